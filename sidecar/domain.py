@@ -1,0 +1,63 @@
+"""The values that flow between the store, delivery, retry and the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NewType
+from uuid import UUID
+
+QueueId = NewType("QueueId", UUID)
+LogId = NewType("LogId", UUID)
+
+ErrorType = Literal["timeout", "network", "http_error", "invalid_response", "blocked"]
+LogStatus = Literal["pending", "success", "failed", "retrying"]
+QueueStatus = Literal["pending", "processing", "completed", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One claimed delivery: a row of `claim_webhook_jobs` (docs/internal-rpc.md)."""
+
+    queue_id: UUID
+    webhook_id: UUID
+    lead_id: UUID
+    routing_rule_id: UUID
+    attempt_number: int
+    max_attempts: int
+    payload: str
+    webhook_url: str
+    custom_headers: dict[str, str]
+    timeout_ms: int
+    retry_enabled: bool
+    retry_delay_ms: int
+    retry_backoff_multiplier: float
+    signing_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one HTTP attempt did. Remote faults are values here, never exceptions."""
+
+    request_headers: dict[str, str]
+    duration_ms: int
+    ended_at: float  # time.monotonic() when the attempt ended
+    status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str | None = None
+    error_type: ErrorType | None = None
+    error_message: str | None = None
+    retry_after_s: float | None = None  # parsed Retry-After of a 429/503, if any
+
+    @property
+    def success(self) -> bool:
+        return self.error_type is None and self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """One element of `record_webhook_attempts(results)` (docs/internal-rpc.md)."""
+
+    job: Job
+    worker_id: str
+    outcome: Outcome
+    retry_in_ms: int | None
