@@ -1,0 +1,38 @@
+"""What the worker reports as it runs; metrics and logs listen, the worker does not know which."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sidecar.domain import Job, Outcome
+
+
+class WorkerEvents(Protocol):
+    def attempt_started(self, job: Job) -> None: ...
+
+    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None: ...
+
+    def claimed(self, count: int, seconds: float) -> None: ...
+
+    def recorded(self, count: int, seconds: float) -> None: ...
+
+    def database_reachable(self, ok: bool) -> None: ...
+
+
+class NoEvents:
+    """The default listener: ignores everything."""
+
+    def attempt_started(self, job: Job) -> None:
+        return None
+
+    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
+        return None
+
+    def claimed(self, count: int, seconds: float) -> None:
+        return None
+
+    def recorded(self, count: int, seconds: float) -> None:
+        return None
+
+    def database_reachable(self, ok: bool) -> None:
+        return None
