@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: pytest (unit, integration against a real PostgreSQL 15 with
+# pg_cron and pgTAP started in a temp dir, HTTP against real servers on 127.0.0.1,
+# the pgTAP files through pg_prove, and one `supabase db push` with the real CLI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+
+# The Supabase CLI, pinned, for the test that applies the migrations the usual way.
+if [ ! -x .tools/node_modules/.bin/supabase ]; then
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund --silent -E supabase@2.117.0 >/dev/null
+fi
+export SUPABASE_CLI="$PWD/.tools/node_modules/.bin/supabase"
+
+exec .venv/bin/pytest -q "$@"
