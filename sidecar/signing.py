@@ -1,0 +1,30 @@
+"""Standard Webhooks v1 signatures: HMAC-SHA256 over "{id}.{timestamp}.{body}"."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+
+SECRET_PREFIX = "whsec_"
+
+
+class SigningSecretError(ValueError):
+    """The signing secret is not `whsec_` followed by base64."""
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in the spec)."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise SigningSecretError("signing secret must be whsec_ followed by base64") from None
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value: "v1,<base64 HMAC-SHA256>"."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
