@@ -1,0 +1,134 @@
+"""Log lines for people (text) or log shippers (JSON lines), and one line per attempt.
+
+Structured values travel on the record as `extra={"fields": {...}}`; the text form
+renders them as key=value pairs after the message, the JSON form as top-level keys.
+Only the target's host is logged, never its path or query, which often carry tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from sidecar.domain import Job, Outcome
+from sidecar.metrics import attempt_status
+
+ATTEMPT_LOGGER = "sidecar.attempts"
+_HANDLER_MARK = "_sidecar_handler"
+
+
+def configure_logging(fmt: str, level: int | str = logging.INFO, stream: IO[str] | None = None) -> None:
+    """Send every log record to `stream` (default stderr) as text or JSON lines."""
+    if fmt not in ("text", "json"):
+        raise ValueError(f"log format {fmt!r} is not allowed: use text or json")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    # Calling twice (tests, a CLI re-entering) replaces our handler instead of doubling every line.
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, Mapping) else {}
+
+
+def _logfmt_value(value: Any) -> str:
+    text = "-" if value is None else str(value)
+    if text == "" or any(c in text for c in ' "=\\') or not text.isprintable():
+        return json.dumps(text)
+    return text
+
+
+class TextFormatter(logging.Formatter):
+    """`<time> <LEVEL> <logger> <message> key=value ...`, one line per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_timestamp(record), f"{record.levelname:<7}", record.name, record.getMessage()]
+        parts += [f"{key}={_logfmt_value(value)}" for key, value in _fields(record).items()]
+        line = " ".join(parts)
+        if record.exc_info:
+            # The traceback stays on following lines: people read these, shippers use JSON.
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in _fields(record).items():
+            entry.setdefault(key, value)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def attempt_fields(job: Job, outcome: Outcome, retry_in_ms: int | None) -> dict[str, Any]:
+    """The values of one attempt line, in the order they are printed."""
+    return {
+        "delivery": str(job.queue_id),
+        "webhook_id": str(job.webhook_id),
+        "rule": str(job.routing_rule_id),
+        "attempt": f"{job.attempt_number}/{job.max_attempts}",
+        "status": attempt_status(outcome, retry_in_ms),
+        "http_status": outcome.status,
+        "error_type": outcome.error_type,
+        "duration_ms": outcome.duration_ms,
+        "host": urlsplit(job.webhook_url).hostname,
+        "retry_in_ms": retry_in_ms,
+        "error": outcome.error_message,
+    }
+
+
+class AttemptLog:
+    """WorkerEvents listener: one line per finished attempt, and database up/down transitions."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger(ATTEMPT_LOGGER)
+        self._database_ok: bool | None = None
+
+    def attempt_started(self, job: Job) -> None:
+        return None
+
+    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
+        fields = attempt_fields(job, outcome, retry_in_ms)
+        level = logging.INFO if outcome.success else logging.WARNING
+        self._log.log(level, "attempt %s", fields["status"], extra={"fields": fields})
+
+    def claimed(self, count: int, seconds: float) -> None:
+        if count:
+            self._log.debug("claimed", extra={"fields": {"count": count, "ms": round(seconds * 1000, 1)}})
+
+    def recorded(self, count: int, seconds: float) -> None:
+        self._log.debug("recorded", extra={"fields": {"count": count, "ms": round(seconds * 1000, 1)}})
+
+    def database_reachable(self, ok: bool) -> None:
+        # Only transitions are logged: a database down for an hour is one line, not one per poll.
+        if ok == self._database_ok:
+            return
+        if ok and self._database_ok is not None:
+            self._log.info("database reachable again")
+        elif not ok:
+            self._log.error("database unreachable; deliveries wait until it is back")
+        self._database_ok = ok
