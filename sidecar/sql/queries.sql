@@ -1,0 +1,45 @@
+-- The direct transport's SQL, one named query each; sidecar/store/queries.py reads
+-- this file by name. Every state change is a database function (docs/internal-rpc.md);
+-- these lines only call them.
+
+-- name: claim_jobs
+-- Take up to $2 due deliveries for worker $1, leased for $3 seconds.
+select * from public.claim_webhook_jobs($1::text, $2::int, $3::int);
+
+-- name: record_attempts
+-- Record finished attempts; $1 is the JSON array of docs/internal-rpc.md.
+select * from public.record_webhook_attempts($1::jsonb);
+
+-- name: release_jobs
+-- Return claimed-but-unstarted deliveries to pending.
+select public.release_webhook_jobs($1::uuid[]);
+
+-- name: requeue_stale
+select public.requeue_stale_webhook_jobs();
+
+-- name: enqueue
+select public.enqueue_webhook($1::uuid, $2::uuid, $3::int);
+
+-- name: replay
+select public.replay_webhook($1::uuid);
+
+-- name: stats
+select * from public.get_webhook_stats($1::uuid, $2::int);
+
+-- name: logs
+select * from public.webhook_log_search($1::uuid, $2::text, $3::uuid, $4::int);
+
+-- name: queue_summary
+select * from public.webhook_queue_summary();
+
+-- name: delivery
+select * from public.webhook_delivery($1::uuid);
+
+-- name: get_config
+select * from public.webhook_effective_config($1::uuid);
+
+-- name: update_config
+select * from public.update_webhook_config($1::uuid, $2::jsonb);
+
+-- name: ping
+select 1;

@@ -1,0 +1,202 @@
+"""The RPC store: every call the sidecar makes to the database, behind one small interface.
+
+Two transports implement `Store`: `direct.DirectStore` (asyncpg, LISTEN/NOTIFY wake-ups)
+and `postgrest.PostgrestStore` (the supabase client's `rpc()`). Each translates its
+driver's errors in one place into this tree, so callers never see a driver exception:
+
+    StoreError                    anything the store could not do
+    ├── TransientStoreError       worth retrying as is: connection refused or lost, server
+    │                             shutting down or starting, too many connections,
+    │                             serialization failure or deadlock, PostgREST 5xx,
+    │                             HTTP connect/read errors and timeouts
+    └── RejectedError             the database refused the call: bad arguments, a
+        │                         constraint, "not found", missing privilege
+        └── MissingFunctionError  an RPC does not exist: migrations not applied
+
+`is_transient` is the predicate `retry.db_retrying` uses; `with_retries` wraps one call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from sidecar.domain import AttemptResult, Job
+from sidecar.retry import db_retrying
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+class StoreError(Exception):
+    """The store could not complete a call; the message says what and, where known, why."""
+
+
+class TransientStoreError(StoreError):
+    """The database was unreachable or momentarily refused work; the same call may succeed later."""
+
+
+class RejectedError(StoreError):
+    """The database refused the call itself; retrying it unchanged will fail the same way."""
+
+
+class MissingFunctionError(RejectedError):
+    """An RPC the sidecar needs is absent: run `webhook-sidecar db migrate` (or `supabase db push`)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TransientStoreError)
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], give_up_after_s: float | None = 15.0) -> T:
+    """Run `call`, retrying transient store errors with backoff (retry.db_retrying)."""
+    async for attempt in db_retrying(is_transient, give_up_after_s=give_up_after_s):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: db_retrying reraises")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAttempt:
+    """One row of `record_webhook_attempts`: `applied` is false for a late result."""
+
+    queue_id: UUID
+    log_id: UUID
+    applied: bool
+
+
+class Store(Protocol):
+    """The RPCs of docs/internal-rpc.md and the reads the CLI needs."""
+
+    transport: str
+
+    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]: ...
+
+    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
+
+    async def release(self, ids: Sequence[UUID]) -> int: ...
+
+    async def requeue_stale(self) -> int: ...
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        """Return when work may be due (a wake-up) or after `timeout_s`, whichever is first."""
+
+    async def enqueue(self, lead_id: UUID, routing_rule_id: UUID, priority: int = 0) -> UUID: ...
+
+    async def replay(self, log_id: UUID) -> UUID: ...
+
+    async def stats(self, routing_rule_id: UUID, days: int = 7) -> Row: ...
+
+    async def logs(
+        self,
+        routing_rule_id: UUID | None = None,
+        status: str | None = None,
+        queue_id: UUID | None = None,
+        limit: int = 50,
+    ) -> list[Row]: ...
+
+    async def queue_summary(self) -> list[Row]: ...
+
+    async def delivery(self, queue_id: UUID) -> Row | None: ...
+
+    async def get_config(self, routing_rule_id: UUID) -> Row: ...
+
+    async def update_config(self, routing_rule_id: UUID, patch: Mapping[str, Any]) -> Row: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# -- shapes shared by both transports -------------------------------------------------
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    """Validate one `claim_webhook_jobs` row (asyncpg Record or PostgREST JSON) into a Job."""
+    headers = row["custom_headers"]
+    if isinstance(headers, str):
+        headers = json.loads(headers)
+    return Job(
+        queue_id=_uuid(row["queue_id"]),
+        webhook_id=_uuid(row["webhook_id"]),
+        lead_id=_uuid(row["lead_id"]),
+        routing_rule_id=_uuid(row["routing_rule_id"]),
+        attempt_number=int(row["attempt_number"]),
+        max_attempts=int(row["max_attempts"]),
+        payload=str(row["payload"]),
+        webhook_url=str(row["webhook_url"]),
+        custom_headers={str(k): str(v) for k, v in (headers or {}).items()},
+        timeout_ms=int(row["timeout_ms"]),
+        retry_enabled=bool(row["retry_enabled"]),
+        retry_delay_ms=int(row["retry_delay_ms"]),
+        retry_backoff_multiplier=float(row["retry_backoff_multiplier"]),
+        signing_secret=str(row["signing_secret"]),
+    )
+
+
+def recorded_from_row(row: Mapping[str, Any]) -> RecordedAttempt:
+    return RecordedAttempt(_uuid(row["queue_id"]), _uuid(row["log_id"]), bool(row["applied"]))
+
+
+def result_element(result: AttemptResult) -> dict[str, Any]:
+    """One element of `record_webhook_attempts(results)`, safe for jsonb.
+
+    jsonb refuses the NUL character, which a receiver can send in a body or header,
+    so it is replaced like any other undecodable byte.
+    """
+    outcome = result.outcome
+    return {
+        "queue_id": str(result.job.queue_id),
+        "worker_id": result.worker_id,
+        "attempt_number": result.job.attempt_number,
+        "webhook_url": result.job.webhook_url,
+        "request_headers": _clean_map(outcome.request_headers),
+        "response_status": outcome.status,
+        "response_headers": _clean_map(outcome.response_headers),
+        "response_body": _clean(outcome.response_body),
+        "duration_ms": outcome.duration_ms,
+        "success": outcome.success,
+        "error_type": None if outcome.success else outcome.error_type,
+        "error_message": None if outcome.success else _clean(outcome.error_message),
+        "retry_in_ms": result.retry_in_ms,
+    }
+
+
+def results_json(results: Sequence[AttemptResult]) -> str:
+    return json.dumps([result_element(r) for r in results], ensure_ascii=False)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly copy of a row value: uuids, decimals and times as people read them."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def plain_row(row: Mapping[str, Any]) -> Row:
+    return {str(k): plain(v) for k, v in row.items()}
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _clean(text: str | None) -> str | None:
+    return None if text is None else text.replace("\x00", "\ufffd")
+
+
+def _clean_map(values: Mapping[str, str]) -> dict[str, str]:
+    return {str(_clean(k)): str(_clean(v)) for k, v in values.items()}

@@ -1,0 +1,212 @@
+"""The direct transport: asyncpg against DATABASE_URL, with LISTEN webhook_jobs wake-ups.
+
+asyncpg won the claim+record round trip against psycopg 3 (bench/RESULTS.md,
+"Database driver"). Calls use a small pool; wake-ups use one dedicated connection,
+re-opened after the server restarts, because a pooled connection cannot keep a LISTEN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from sidecar.domain import AttemptResult, Job
+from sidecar.store import (
+    MissingFunctionError,
+    RecordedAttempt,
+    RejectedError,
+    Row,
+    StoreError,
+    TransientStoreError,
+    job_from_row,
+    plain_row,
+    recorded_from_row,
+    result_element,
+)
+from sidecar.store.queries import query
+
+CHANNEL = "webhook_jobs"
+POOL_MAX = 4
+CONNECT_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 5.0
+
+# SQLSTATEs worth retrying: connection exceptions (class 08), the server shutting
+# down or starting up, too many connections, serialization failure and deadlock.
+_TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400", "40001", "40P01"})
+
+
+def _is_transient_state(sqlstate: str | None) -> bool:
+    return bool(sqlstate) and (sqlstate in _TRANSIENT_STATES or str(sqlstate).startswith("08"))
+
+
+def _describe(exc: asyncpg.PostgresError) -> str:
+    parts = [str(exc)]
+    detail = getattr(exc, "detail", None)
+    hint = getattr(exc, "hint", None)
+    parts += [f"({detail})"] if detail else []
+    parts += [f"hint: {hint}"] if hint else []
+    return " ".join(parts)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """The one place asyncpg's and the socket's errors become the store's (sidecar.store)."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        if _is_transient_state(exc.sqlstate):
+            raise TransientStoreError(f"database unavailable: {exc}") from exc
+        if exc.sqlstate == "42883":
+            raise MissingFunctionError(
+                f"{exc}: the webhook functions are missing; run `webhook-sidecar db migrate`"
+            ) from exc
+        raise RejectedError(_describe(exc)) from exc
+    except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+        # Raised for a connection closed under us or a pool torn down by a restart.
+        raise TransientStoreError(f"database connection lost: {exc}") from exc
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise TransientStoreError(f"database unreachable: {exc}") from exc
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class DirectStore:
+    """Store over asyncpg. Create with `await DirectStore.connect(dsn)`."""
+
+    transport = "direct"
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+        self._dsn = dsn
+        self._pool = pool
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    @classmethod
+    async def connect(cls, dsn: str, max_size: int = POOL_MAX) -> DirectStore:
+        with translated():
+            pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=max_size, init=_init_connection,
+                timeout=CONNECT_TIMEOUT_S, command_timeout=60,
+            )
+        return cls(dsn, pool)
+
+    # -- calls ------------------------------------------------------------------
+
+    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        with translated():
+            async with self._pool.acquire() as conn:
+                rows: list[asyncpg.Record] = await conn.fetch(query(name), *args)
+                return rows
+
+    async def _fetchval(self, name: str, *args: Any) -> Any:
+        rows = await self._fetch(name, *args)
+        return rows[0][0] if rows else None
+
+    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
+        rows = await self._fetch("claim_jobs", worker_id, max_jobs, lease_seconds)
+        return [job_from_row(row) for row in rows]
+
+    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
+        if not results:
+            return []
+        rows = await self._fetch("record_attempts", [result_element(r) for r in results])
+        return [recorded_from_row(row) for row in rows]
+
+    async def release(self, ids: Sequence[UUID]) -> int:
+        if not ids:
+            return 0
+        return int(await self._fetchval("release_jobs", list(ids)) or 0)
+
+    async def requeue_stale(self) -> int:
+        return int(await self._fetchval("requeue_stale") or 0)
+
+    async def enqueue(self, lead_id: UUID, routing_rule_id: UUID, priority: int = 0) -> UUID:
+        return UUID(str(await self._fetchval("enqueue", lead_id, routing_rule_id, priority)))
+
+    async def replay(self, log_id: UUID) -> UUID:
+        return UUID(str(await self._fetchval("replay", log_id)))
+
+    async def stats(self, routing_rule_id: UUID, days: int = 7) -> Row:
+        rows = await self._fetch("stats", routing_rule_id, days)
+        return plain_row(rows[0]) if rows else {}
+
+    async def logs(
+        self,
+        routing_rule_id: UUID | None = None,
+        status: str | None = None,
+        queue_id: UUID | None = None,
+        limit: int = 50,
+    ) -> list[Row]:
+        rows = await self._fetch("logs", routing_rule_id, status, queue_id, limit)
+        return [plain_row(row) for row in rows]
+
+    async def queue_summary(self) -> list[Row]:
+        return [plain_row(row) for row in await self._fetch("queue_summary")]
+
+    async def delivery(self, queue_id: UUID) -> Row | None:
+        rows = await self._fetch("delivery", queue_id)
+        return plain_row(rows[0]) if rows else None
+
+    async def get_config(self, routing_rule_id: UUID) -> Row:
+        rows = await self._fetch("get_config", routing_rule_id)
+        if not rows:
+            raise RejectedError(f"routing rule {routing_rule_id} not found")
+        return plain_row(rows[0])
+
+    async def update_config(self, routing_rule_id: UUID, patch: Mapping[str, Any]) -> Row:
+        rows = await self._fetch("update_config", routing_rule_id, dict(patch))
+        return plain_row(rows[0])
+
+    async def ping(self) -> None:
+        await self._fetch("ping")
+
+    # -- wake-ups ---------------------------------------------------------------
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        await self._ensure_listening()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return
+        finally:
+            self._wake.clear()
+
+    async def _ensure_listening(self) -> None:
+        """Keep one LISTEN connection; a failure only leaves the caller on its poll timer."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            with translated():
+                conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S)
+                await conn.add_listener(CHANNEL, self._notified)
+        except StoreError:
+            self._listener = None
+            return
+        conn.add_termination_listener(self._listener_lost)
+        self._listener = conn
+        # Notifications sent while nobody listened are gone: look for work once now.
+        self._wake.set()
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    def _listener_lost(self, *_: object) -> None:
+        self._listener = None
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.is_closed():
+            await listener.close(timeout=5)
+        try:
+            await asyncio.wait_for(self._pool.close(), CLOSE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            self._pool.terminate()  # a connection stuck on a dead server must not hold up exit
