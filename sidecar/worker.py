@@ -1,0 +1,553 @@
+"""The claim loop: claim due deliveries, attempt them with bounded concurrency, record results.
+
+Flow of one delivery through a worker:
+
+    claim (a batch, while fewer than `concurrency` are in flight)
+      -> wait for a slot of its target host (`per_host_concurrency`); other hosts go on
+      -> attempt (Deliverer; an Outcome value, never an exception)
+      -> retry policy (retry.retry_delay_ms)
+      -> Recorder buffer -> record_webhook_attempts in batches
+
+Leases. A worker claims with WEBHOOK_LEASE_SECONDS, raised to the longest `timeout_ms`
+it has met plus LEASE_MARGIN_S, so a lease outlives the attempt it covers and no
+renewal is needed. An attempt only starts while its lease still covers its whole
+timeout plus the margin; a delivery that waited too long for its host slot, or came
+with a timeout longer than the lease it was claimed under, is released at once
+(back to pending, its place in line kept) and the next claim uses a longer lease.
+
+Stopping (`stop()`, wired to SIGTERM/SIGINT by the CLI): claiming stops at once;
+claimed deliveries that have not started are released; in-flight attempts get
+`shutdown_grace_s` to finish, after which they are cancelled and released too;
+every result is flushed before `run()` returns. Nothing is left `processing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from tenacity import RetryCallState
+
+from sidecar.domain import AttemptResult, Job, Outcome
+from sidecar.events import NoEvents, WorkerEvents
+from sidecar.retry import db_retrying, retry_delay_ms
+from sidecar.settings import Settings
+from sidecar.store import RejectedError, StoreError, Store, is_transient
+
+log = logging.getLogger("sidecar.worker")
+
+LEASE_MARGIN_S = 5.0
+DEFAULT_TIMEOUT_MS = 10_000
+RECORD_BATCH_SIZE = 100
+RECORD_MAX_WAIT_S = 0.005
+FINAL_FLUSH_LIMIT_S = 60.0
+
+
+class Attempter(Protocol):
+    """What the worker needs from delivery.Deliverer."""
+
+    async def attempt(self, job: Job) -> Outcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    worker_id: str
+    concurrency: int = 50
+    per_host_concurrency: int = 20
+    batch_size: int = 50
+    poll_interval_s: float = 0.5
+    lease_seconds: int = 60
+    shutdown_grace_s: float = 20.0
+    record_batch_size: int = RECORD_BATCH_SIZE
+    record_max_wait_s: float = RECORD_MAX_WAIT_S
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerOptions:
+        return cls(
+            worker_id=settings.worker_id,
+            concurrency=settings.concurrency,
+            per_host_concurrency=settings.per_host_concurrency,
+            batch_size=settings.batch_size,
+            poll_interval_s=settings.poll_interval_ms / 1000,
+            lease_seconds=settings.lease_seconds,
+            shutdown_grace_s=settings.shutdown_grace_seconds,
+        )
+
+
+def policy_delay_ms(job: Job, outcome: Outcome) -> int | None:
+    """The retry policy's delay after this attempt, counted from when it ended; None if final."""
+    error_type = None if outcome.success else (outcome.error_type or "http_error")
+    return retry_delay_ms(
+        job.attempt_number,
+        job.max_attempts,
+        error_type,
+        outcome.retry_after_s,
+        retry_enabled=job.retry_enabled,
+        retry_delay_ms=job.retry_delay_ms,
+        multiplier=job.retry_backoff_multiplier,
+    )
+
+
+def remaining_delay_ms(delay_ms: int | None, ended_at: float, now: float) -> int | None:
+    """What is left of the policy's delay at `now`: the database schedules from its own now()."""
+    if delay_ms is None:
+        return None
+    return max(0, delay_ms - math.floor((now - ended_at) * 1000))
+
+
+def host_key(url: str) -> str:
+    """The per-host limit's key: host and port, so a host's other ports share its cap."""
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or url).lower()
+    except ValueError:
+        return url
+
+
+async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
+    """Deliverer promises values for remote faults; a bug must still not strand the delivery."""
+    started = time.monotonic()
+    try:
+        return await attempter.attempt(job)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed attempt instead of lost
+        log.exception("attempt of delivery %s raised", job.queue_id)
+        ended = time.monotonic()
+        return Outcome(
+            request_headers={}, duration_ms=int((ended - started) * 1000), ended_at=ended,
+            error_type="network", error_message=f"request failed inside the sidecar: {exc!r}",
+        )
+
+
+class HostSlots:
+    """One semaphore per target host, created on first use and dropped when idle."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._users: defaultdict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        semaphore = self._slots.setdefault(host, asyncio.Semaphore(self._per_host))
+        self._users[host] += 1
+        try:
+            async with semaphore:
+                yield
+        finally:
+            self._forget_if_idle(host)
+
+    def _forget_if_idle(self, host: str) -> None:
+        self._users[host] -= 1
+        if self._users[host] == 0:
+            del self._users[host]
+            del self._slots[host]
+
+
+@dataclass(slots=True)
+class _Finished:
+    """An attempt waiting to be recorded; its retry delay is aged when it is written."""
+
+    job: Job
+    outcome: Outcome
+    delay_ms: int | None
+
+
+class Recorder:
+    """Buffers finished attempts and writes them with record_webhook_attempts in batches.
+
+    A batch is written when `batch_size` results wait or `max_wait_s` has passed since
+    the first. A write runs in its own task, shielded from cancellation of the recorder;
+    transient failures are retried with backoff and the batch kept. A batch the
+    database refuses is split so one bad result cannot hold the others back.
+    """
+
+    def __init__(
+        self, store: Store, worker_id: str, events: WorkerEvents,
+        batch_size: int = RECORD_BATCH_SIZE, max_wait_s: float = RECORD_MAX_WAIT_S,
+    ) -> None:
+        self._store = store
+        self._worker_id = worker_id
+        self._events = events
+        self._batch_size = batch_size
+        self._max_wait_s = max_wait_s
+        self._buffer: list[_Finished] = []
+        self._arrived = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._writing = 0
+        self.recorded_count = 0
+
+    def add(self, job: Job, outcome: Outcome, delay_ms: int | None) -> None:
+        self._buffer.append(_Finished(job, outcome, delay_ms))
+        self._idle.clear()
+        self._arrived.set()
+
+    @property
+    def pending(self) -> int:
+        """Results not yet written, the batch being written included."""
+        return len(self._buffer) + self._writing
+
+    async def drain(self) -> None:
+        """Return once everything added so far has been written."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Write batches until `close()`; returns after the last one."""
+        while not (self._closing and not self._buffer):
+            await self._arrived.wait()
+            await self._gather_batch()
+            batch, self._buffer = self._buffer[: self._batch_size], self._buffer[self._batch_size :]
+            if batch:
+                await self._write_shielded(batch)
+            self._settle()
+
+    async def _write_shielded(self, batch: list[_Finished]) -> None:
+        self._writing = len(batch)
+        # Cancelling the recorder must not abandon a write half-way: the task finishes it.
+        write = asyncio.ensure_future(self._write(batch))
+        write.add_done_callback(lambda _: setattr(self, "_writing", 0))
+        await asyncio.shield(write)
+
+    def close(self) -> None:
+        self._closing = True
+        self._arrived.set()
+
+    def _settle(self) -> None:
+        if not self._buffer:
+            self._arrived.clear()
+            self._idle.set()
+            if self._closing:
+                self._arrived.set()
+
+    async def _gather_batch(self) -> None:
+        deadline = time.monotonic() + self._max_wait_s
+        while len(self._buffer) < self._batch_size and not self._closing:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.001))
+
+    async def _write(self, batch: Sequence[_Finished]) -> None:
+        try:
+            await self._write_retrying(batch)
+        except RejectedError as exc:
+            await self._write_split(batch, exc)
+
+    async def _write_retrying(self, batch: Sequence[_Finished]) -> None:
+        async for attempt in db_retrying(is_transient, before_sleep=self._db_down):
+            with attempt:
+                started = time.monotonic()
+                await self._store.record(self._results(batch))
+        self._events.database_reachable(True)
+        self._events.recorded(len(batch), time.monotonic() - started)
+        self.recorded_count += len(batch)
+
+    async def _write_split(self, batch: Sequence[_Finished], exc: RejectedError) -> None:
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            await self._write(batch[:middle])
+            await self._write(batch[middle:])
+            return
+        await self._write_refused(batch[0], exc)
+
+    async def _write_refused(self, item: _Finished, exc: RejectedError) -> None:
+        # Never dropped: a refusal we cannot explain is retried slowly, loudly.
+        log.error("the database refused the result of delivery %s (%s); retrying", item.job.queue_id, exc)
+        async for attempt in db_retrying(lambda e: isinstance(e, StoreError), initial_s=1.0, max_wait_s=30.0):
+            with attempt:
+                await self._store.record(self._results([item]))
+        self.recorded_count += 1
+
+    def _results(self, batch: Sequence[_Finished]) -> list[AttemptResult]:
+        now = time.monotonic()
+        return [
+            AttemptResult(f.job, self._worker_id, f.outcome, remaining_delay_ms(f.delay_ms, f.outcome.ended_at, now))
+            for f in batch
+        ]
+
+    def _db_down(self, state: RetryCallState) -> None:
+        self._events.database_reachable(False)
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("recording %d results failed (%s); retrying", self.pending, error)
+
+
+@dataclass(slots=True)
+class _Flight:
+    job: Job
+    claimed_at: float
+    lease_s: int
+    task: asyncio.Task[None] | None = None
+    started: bool = False
+
+
+@dataclass(slots=True)
+class RunSummary:
+    attempts: int = 0
+    released: int = 0
+    cancelled: int = 0
+    unrecorded: int = 0
+
+
+@dataclass(slots=True)
+class _State:
+    flights: dict[UUID, _Flight] = field(default_factory=dict)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    orphan_claim: asyncio.Future[list[Job]] | None = None
+    longest_timeout_ms: int = DEFAULT_TIMEOUT_MS
+
+
+class Worker:
+    """Delivers due webhooks until `stop()` (or, with `once`, until nothing is due or in flight)."""
+
+    def __init__(
+        self, store: Store, attempter: Attempter, options: WorkerOptions,
+        events: WorkerEvents | None = None,
+    ) -> None:
+        self._store = store
+        self._attempter = attempter
+        self._opts = options
+        self._events = events or NoEvents()
+        self._hosts = HostSlots(options.per_host_concurrency)
+        self._recorder = Recorder(
+            store, options.worker_id, self._events, options.record_batch_size, options.record_max_wait_s
+        )
+        self._state = _State()
+        self._summary = RunSummary()
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- public -------------------------------------------------------------------
+
+    async def run(self, once: bool = False) -> RunSummary:
+        recorder = asyncio.create_task(self._recorder.run())
+        self._loop_task = asyncio.create_task(self._loop(once))
+        try:
+            await self._loop_task
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            await self._shutdown(recorder)
+        return self._summary
+
+    def stop(self) -> None:
+        """Stop claiming now and shut down gracefully; safe to call from a signal handler."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_event.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+
+    async def run_batch(self) -> int:
+        """Claim one batch, attempt and record it, and return how many attempts were made.
+
+        For one-off callers (the CLI's replay) that deliver without running the loop.
+        """
+        recorder = asyncio.create_task(self._recorder.run())
+        try:
+            await self._claim_batch()
+            await asyncio.gather(*(f.task for f in list(self._state.flights.values()) if f.task))
+        finally:
+            await self._shutdown(recorder)
+        return self._summary.attempts
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._state.flights)
+
+    def claim_lease_seconds(self) -> int:
+        """WEBHOOK_LEASE_SECONDS, raised so the longest timeout met so far fits with its margin."""
+        needed = math.ceil(self._state.longest_timeout_ms / 1000 + LEASE_MARGIN_S)
+        return max(self._opts.lease_seconds, needed)
+
+    # -- the loop -----------------------------------------------------------------
+
+    async def _loop(self, once: bool) -> None:
+        while not self._stopping:
+            asked, got = await self._claim_batch()
+            if got and got == asked:
+                continue  # the batch was full: more may be due right now
+            if once and await self._done_once():
+                return
+            await self._wait(once)
+
+    def _room(self) -> int:
+        return min(self._opts.batch_size, self._opts.concurrency - len(self._state.flights))
+
+    async def _claim_batch(self) -> tuple[int, int]:
+        room = self._room()
+        if room <= 0:
+            return 0, 0
+        claimed_at = time.monotonic()
+        lease_s = self.claim_lease_seconds()
+        jobs = await self._claim(room, lease_s)
+        self._events.claimed(len(jobs), time.monotonic() - claimed_at)
+        for job in jobs:
+            self._launch(job, claimed_at, lease_s)
+        return room, len(jobs)
+
+    async def _claim(self, room: int, lease_s: int) -> list[Job]:
+        async for attempt in db_retrying(is_transient, before_sleep=self._claim_failed):
+            with attempt:
+                return await self._claim_shielded(room, lease_s)
+        return []  # pragma: no cover - db_retrying reraises
+
+    async def _claim_shielded(self, room: int, lease_s: int) -> list[Job]:
+        # A claim cancelled by stop() may already have committed: keep its answer to release.
+        claim = asyncio.ensure_future(self._store.claim(self._opts.worker_id, room, lease_s))
+        try:
+            jobs = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            self._state.orphan_claim = claim
+            raise
+        self._events.database_reachable(True)
+        return jobs
+
+    def _claim_failed(self, state: RetryCallState) -> None:
+        self._events.database_reachable(False)
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("claiming deliveries failed (%s); retrying", error)
+
+    async def _done_once(self) -> bool:
+        """--once ends when nothing is in flight, every result is written, and a claim finds nothing."""
+        if self._state.flights:
+            return False
+        await self._recorder.drain()
+        asked, got = await self._claim_batch()
+        return got == 0
+
+    async def _wait(self, once: bool) -> None:
+        waits: list[Awaitable[object]] = [self._slot_freed.wait(), self._stop_event.wait()]
+        waits.append(asyncio.sleep(self._opts.poll_interval_s) if once else
+                     self._store.wait_for_work(self._opts.poll_interval_s))
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+        self._slot_freed.clear()
+
+    # -- one delivery -------------------------------------------------------------
+
+    def _launch(self, job: Job, claimed_at: float, lease_s: int) -> None:
+        flight = _Flight(job, claimed_at, lease_s)
+        self._state.flights[job.queue_id] = flight
+        self._state.longest_timeout_ms = max(self._state.longest_timeout_ms, job.timeout_ms)
+        flight.task = asyncio.create_task(self._deliver(flight))
+        flight.task.add_done_callback(lambda _: self._landed(job.queue_id))
+
+    async def _deliver(self, flight: _Flight) -> None:
+        job = flight.job
+        async with self._hosts.slot(host_key(job.webhook_url)):
+            if not self._may_start(flight):
+                self._release_later([job.queue_id])
+                return
+            flight.started = True
+            self._events.attempt_started(job)
+            outcome = await _attempt_safely(self._attempter, job)
+        delay_ms = policy_delay_ms(job, outcome)
+        self._events.attempt_finished(job, outcome, delay_ms)
+        self._recorder.add(job, outcome, delay_ms)
+        self._summary.attempts += 1
+
+    def _may_start(self, flight: _Flight) -> bool:
+        """Start only while the lease covers the whole attempt, so no one else can take it meanwhile."""
+        if self._stopping:
+            return False
+        lease_left_s = flight.claimed_at + flight.lease_s - time.monotonic()
+        return lease_left_s >= flight.job.timeout_ms / 1000 + LEASE_MARGIN_S
+
+    def _landed(self, queue_id: UUID) -> None:
+        was_full = len(self._state.flights) >= self._opts.concurrency
+        self._state.flights.pop(queue_id, None)
+        if was_full or not self._state.flights:
+            self._slot_freed.set()
+
+    # -- releasing ----------------------------------------------------------------
+
+    def _release_later(self, ids: list[UUID]) -> None:
+        task = asyncio.create_task(self._release(ids))
+        self._state.background.add(task)
+        task.add_done_callback(self._state.background.discard)
+
+    async def _release(self, ids: Sequence[UUID]) -> None:
+        if not ids:
+            return
+        try:
+            async for attempt in db_retrying(is_transient, give_up_after_s=FINAL_FLUSH_LIMIT_S):
+                with attempt:
+                    await self._store.release(ids)
+        except StoreError as exc:
+            # The lease still returns them to pending when it expires.
+            log.warning("releasing %d deliveries failed (%s); their leases will expire", len(ids), exc)
+            return
+        self._summary.released += len(ids)
+
+    # -- stopping -----------------------------------------------------------------
+
+    async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
+        self._stopping = True
+        await self._release_orphan_claim()
+        await self._release_unstarted()
+        await self._finish_in_flight()
+        await self._await_background()
+        await self._close_recorder(recorder)
+
+    async def _release_orphan_claim(self) -> None:
+        claim, self._state.orphan_claim = self._state.orphan_claim, None
+        if claim is None:
+            return
+        try:
+            jobs = await claim
+        except StoreError:
+            return  # the claim failed, so nothing was taken
+        await self._release([job.queue_id for job in jobs])
+
+    async def _release_unstarted(self) -> None:
+        waiting = [f for f in self._state.flights.values() if not f.started]
+        for flight in waiting:
+            assert flight.task is not None
+            flight.task.cancel()
+        await asyncio.gather(*(f.task for f in waiting if f.task), return_exceptions=True)
+        await self._release([f.job.queue_id for f in waiting])
+
+    async def _finish_in_flight(self) -> None:
+        tasks = [f.task for f in self._state.flights.values() if f.task]
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=self._opts.shutdown_grace_s)
+        if not late:
+            return
+        ids = [f.job.queue_id for f in list(self._state.flights.values()) if f.task in late]
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        self._summary.cancelled += len(ids)
+        log.warning("%d attempts did not finish within the grace period; released", len(ids))
+        await self._release(ids)
+
+    async def _await_background(self) -> None:
+        if self._state.background:
+            await asyncio.gather(*self._state.background, return_exceptions=True)
+
+    async def _close_recorder(self, recorder: asyncio.Task[None]) -> None:
+        self._recorder.close()
+        done, _ = await asyncio.wait([recorder], timeout=FINAL_FLUSH_LIMIT_S)
+        if not done:
+            recorder.cancel()
+            self._summary.unrecorded = self._recorder.pending
+            log.error("%d results could not be recorded before exit", self._summary.unrecorded)
