@@ -83,7 +83,7 @@ begin
   where r.is_active
     and r.funnel_id in (select nl.funnel_id from new_leads nl)
     and not exists (select 1 from public.webhook_configs c where c.routing_rule_id = r.id)
-  on conflict (routing_rule_id) do nothing;
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   with matched as materialized (
     select gen_random_uuid() as id,
@@ -164,7 +164,7 @@ begin
   end if;
 
   insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
-  on conflict (routing_rule_id) do nothing;
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   insert into public.webhook_queue
     (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload)

@@ -94,7 +94,7 @@ begin
   from public.webhook_queue q
   where q.id = any (v_expired || v_pending)
     and not exists (select 1 from public.webhook_configs c where c.routing_rule_id = q.routing_rule_id)
-  on conflict (routing_rule_id) do nothing;
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   return query
   select q.id, q.webhook_id, q.lead_id, q.routing_rule_id, q.attempt_number, q.max_attempts,

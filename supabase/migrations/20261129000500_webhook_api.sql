@@ -36,7 +36,7 @@ begin
   where q.status = 'pending' and q.priority < 2147483647;
 
   insert into public.webhook_configs (routing_rule_id) values (v_log.routing_rule_id)
-  on conflict (routing_rule_id) do nothing;
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   insert into public.webhook_queue
     (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts,
@@ -203,7 +203,7 @@ begin
   end loop;
 
   insert into public.webhook_configs (routing_rule_id) values (update_webhook_config.routing_rule_id)
-  on conflict (routing_rule_id) do nothing;
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   update public.webhook_configs c
   set custom_headers = case when patch ? 'custom_headers'
