@@ -1,0 +1,407 @@
+"""`webhook-sidecar`: the commands, and the one place that wires the pieces together.
+
+Exit codes: 0 success; 2 bad usage or configuration (one line on stderr); 1 anything
+else (database refused or unreachable, a delivery that could not be recorded, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+from uuid import UUID
+
+import asyncpg
+
+from sidecar import doctor, migrate, render
+from sidecar.delivery import Deliverer
+from sidecar.embedded import EmbeddedError, LocalCluster
+from sidecar.events import WorkerEvents
+from sidecar.fanout import FanOut
+from sidecar.logs import AttemptLog, configure_logging
+from sidecar.metrics import Metrics, QueueSnapshot, serve
+from sidecar.settings import Settings, SettingsError, load_settings
+from sidecar.store import Row, Store, StoreError, with_retries
+from sidecar.store.direct import DirectStore
+from sidecar.store.postgrest import PostgrestStore
+from sidecar.worker import Worker, WorkerOptions
+
+PROG = "webhook-sidecar"
+REPLAY_WAIT_S = 330.0  # the longest timeout a config allows (300 s) plus a margin
+LOG_COLUMNS = (
+    ("created_at", "time"), ("id", "log id"), ("status", "status"), ("attempt", "attempt"),
+    ("response_status", "http"), ("duration_ms", "ms"), ("error", "error"),
+)
+QUEUE_COLUMNS = (
+    ("status", "status"), ("deliveries", "deliveries"), ("due_now", "due now"),
+    ("oldest_scheduled_at", "oldest scheduled"), ("next_scheduled_at", "next retry due"),
+)
+STATS_KEYS = ("total_calls", "success_calls", "failed_calls", "avg_duration_ms", "success_rate")
+CONFIG_KEYS = (
+    "routing_rule_id", "client_name", "webhook_url", "is_active", "timeout_ms", "retry_enabled",
+    "max_retries", "retry_delay_ms", "retry_backoff_multiplier", "custom_headers", "signing_secret",
+    "updated_at",
+)
+
+
+class UsageError(Exception):
+    """Bad usage or configuration: exit 2 with this one-line message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+# -- the parser ---------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Signed, logged, retried webhook delivery for Supabase apps.")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="deliver webhooks until stopped (SIGTERM/SIGINT)")
+    run.add_argument("--once", action="store_true", help="exit when nothing is due now and nothing is in flight")
+    replay = commands.add_parser("replay", help="deliver a logged call again and print the new attempt")
+    replay.add_argument("log_id", type=UUID, metavar="LOG_ID")
+    stats = commands.add_parser("stats", help="calls, failures and success rate of a routing rule")
+    stats.add_argument("rule_id", type=UUID, metavar="RULE_ID")
+    stats.add_argument("--days", type=int, default=7)
+    logs = commands.add_parser("logs", help="recent attempts, newest first")
+    logs.add_argument("--rule", type=UUID, metavar="ID")
+    logs.add_argument("--status", choices=("success", "failed", "retrying", "pending"))
+    logs.add_argument("--limit", type=int, default=20)
+    commands.add_parser("queue", help="deliveries per queue status")
+    _add_config_parser(commands)
+    database = commands.add_parser("db", help="database tasks")
+    db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    db_commands.add_parser("migrate", help="apply pending migrations from supabase/migrations")
+    commands.add_parser("doctor", help="check settings, database, migrations, pg_cron, clock, egress")
+    for sub in commands.choices.values():
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def _add_config_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    config = commands.add_parser("config", help="show or change a routing rule's webhook config")
+    config.add_argument("rule_id", type=UUID, metavar="RULE_ID")
+    config.add_argument("--timeout-ms", type=int)
+    config.add_argument("--max-retries", type=int)
+    config.add_argument("--retry-delay-ms", type=int)
+    config.add_argument("--multiplier", type=float)
+    config.add_argument("--retry", dest="retry_enabled", action=argparse.BooleanOptionalAction, default=None)
+    config.add_argument("--header", action="append", default=[], metavar="'Name: value'")
+    config.add_argument("--remove-header", action="append", default=[], metavar="NAME")
+    config.add_argument("--rotate-secret", action="store_true", help="replace the signing secret (printed once)")
+    config.add_argument("--show-secret", action="store_true", help="print the signing secret unmasked")
+
+
+# -- entry point ----------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        settings = load_settings()
+    except (UsageError, SettingsError) as exc:
+        return _fail(2, str(exc))
+    try:
+        return _run_async(dispatch(args, settings))
+    except UsageError as exc:
+        return _fail(2, str(exc))
+    except (StoreError, EmbeddedError, migrate.MigrationError, OSError) as exc:
+        return _fail(1, str(exc))
+
+
+def _run_async(work: Awaitable[int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(work)  # type: ignore[arg-type]
+    return uvloop.run(work)  # type: ignore[arg-type]
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "doctor":
+        return await cmd_doctor(args, settings)
+    if args.command == "db":
+        return await cmd_migrate(settings)
+    handlers: dict[str, Callable[[argparse.Namespace, Settings, Store], Awaitable[int]]] = {
+        "run": cmd_run, "replay": cmd_replay, "stats": cmd_stats, "logs": cmd_logs,
+        "queue": cmd_queue, "config": cmd_config,
+    }
+    async with open_store(settings) as store:
+        return await handlers[args.command](args, settings, store)
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# -- transports -----------------------------------------------------------------
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store the settings choose: DATABASE_URL, else Supabase, else the embedded cluster."""
+    store = await _connect(settings)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _connect(settings: Settings) -> Store:
+    if settings.transport == "direct":
+        if settings.direct_overrides_supabase:
+            _note("DATABASE_URL and SUPABASE_URL are both set: using DATABASE_URL (direct connection)")
+        return await DirectStore.connect(settings.database_url or "")
+    if settings.transport == "supabase":
+        return await PostgrestStore.connect(settings.supabase_url or "", settings.supabase_service_key or "")
+    return await DirectStore.connect(await start_embedded(settings))
+
+
+async def start_embedded(settings: Settings) -> str:
+    """Start (first time: create) the local cluster, apply migrations, print and return its DSN."""
+    cluster = LocalCluster(root=settings.data_dir)
+    await asyncio.to_thread(cluster.ensure_started)
+    dsn = cluster.dsn("postgres")
+    await _bootstrap_and_migrate(dsn, bootstrap=True)
+    _note(f"embedded PostgreSQL: {dsn} (data in {settings.data_dir}; set DATABASE_URL or SUPABASE_URL to use another)")
+    return dsn
+
+
+async def _bootstrap_and_migrate(dsn: str, bootstrap: bool) -> list[migrate.Migration]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if bootstrap or not await conn.fetchval("select to_regclass('auth.users') is not null"):
+            await migrate.bootstrap(conn)  # plain PostgreSQL: give it Supabase's roles and auth schema
+        return await migrate.migrate(conn)
+    finally:
+        await conn.close()
+
+
+# -- run --------------------------------------------------------------------------
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    configure_logging(settings.log_format)
+    metrics = Metrics()
+    events: WorkerEvents = FanOut(metrics, AttemptLog())
+    server = await _metrics_server(settings, metrics, store)
+    try:
+        async with _deliverer(settings) as deliverer:
+            worker = Worker(store, deliverer, WorkerOptions.from_settings(settings), events)
+            _stop_on_signals(worker)
+            _note(f"worker {settings.worker_id} delivering over {store.transport}"
+                  f"{' until nothing is due' if args.once else ''}")
+            summary = await worker.run(once=args.once)
+    finally:
+        if server is not None:
+            await server.close()
+    _note(f"stopped: {summary.attempts} attempts, {summary.released} released, {summary.unrecorded} unrecorded")
+    return 0 if summary.unrecorded == 0 else 1
+
+
+def _deliverer(settings: Settings) -> Deliverer:
+    return Deliverer(
+        max_response_bytes=settings.max_response_bytes,
+        allow_private_targets=settings.allow_private_targets,
+        limit=settings.concurrency,
+    )
+
+
+def _stop_on_signals(worker: Worker) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+
+
+async def _metrics_server(settings: Settings, metrics: Metrics, store: Store) -> Any:
+    if settings.metrics_port is None:
+        return None
+    server = await serve(metrics, port=settings.metrics_port, queue_snapshot=lambda: queue_snapshot(store))
+    _note(f"metrics on {server.url}/metrics, health on {server.url}/healthz")
+    return server
+
+
+async def queue_snapshot(store: Store) -> QueueSnapshot:
+    rows = await store.queue_summary()
+    counts = {str(r["status"]): int(r["deliveries"]) for r in rows}
+    pending = next((r for r in rows if r["status"] == "pending"), None)
+    oldest_due = None
+    if pending and pending["due_now"] and pending["oldest_scheduled_at"]:
+        scheduled = datetime.fromisoformat(str(pending["oldest_scheduled_at"]))
+        oldest_due = max(0.0, (datetime.now(timezone.utc) - scheduled).total_seconds())
+    return QueueSnapshot(counts, oldest_due)
+
+
+# -- replay -------------------------------------------------------------------------
+
+
+async def cmd_replay(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    queue_id = await with_retries(lambda: store.replay(args.log_id))
+    _note(f"replay of {args.log_id} queued as delivery {queue_id}")
+    async with _deliverer(settings) as deliverer:
+        row = await first_attempt(store, queue_id, deliverer, settings)
+    _print_log_rows(args, [row], single=True)
+    return 0 if row.get("status") == "success" else 1
+
+
+async def first_attempt(store: Store, queue_id: UUID, deliverer: Deliverer, settings: Settings) -> Row:
+    """The delivery's first log row: delivered here unless a running worker claims it first."""
+    options = WorkerOptions.from_settings(settings)
+    deadline = time.monotonic() + REPLAY_WAIT_S
+    while time.monotonic() < deadline:
+        rows = await with_retries(lambda: store.logs(queue_id=queue_id, limit=1))
+        if rows:
+            return rows[0]
+        if await _is_due(store, queue_id):
+            await Worker(store, deliverer, options).run_batch()
+        else:
+            await asyncio.sleep(0.2)  # another worker holds it: its result is on the way
+    raise StoreError(f"no attempt of delivery {queue_id} was recorded within {REPLAY_WAIT_S:g} s; "
+                     f"see `{PROG} queue`")
+
+
+async def _is_due(store: Store, queue_id: UUID) -> bool:
+    delivery = await with_retries(lambda: store.delivery(queue_id))
+    if delivery is None:
+        raise StoreError(f"delivery {queue_id} disappeared from the queue")
+    return delivery["status"] == "pending"
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+async def cmd_stats(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    if args.days < 1:
+        raise UsageError("--days must be at least 1")
+    row = await with_retries(lambda: store.stats(args.rule_id, args.days))
+    print(render.as_json(row) if args.json else render.fields(row, STATS_KEYS))
+    return 0
+
+
+async def cmd_logs(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    if not 1 <= args.limit <= 10000:
+        raise UsageError("--limit must be between 1 and 10000")
+    rows = await with_retries(lambda: store.logs(args.rule, args.status, None, args.limit))
+    _print_log_rows(args, rows)
+    return 0
+
+
+def _print_log_rows(args: argparse.Namespace, rows: list[Row], single: bool = False) -> None:
+    if args.json:
+        print(render.as_json(rows[0] if single else rows))
+        return
+    shown = [_log_view(row) for row in rows]
+    print(render.fields(shown[0], [k for k, _ in LOG_COLUMNS] + ["is_retry", "parent_log_id", "queue_id"])
+          if single else render.table(shown, LOG_COLUMNS))
+
+
+def _log_view(row: Row) -> Row:
+    error = row.get("error_message") or ""
+    if row.get("error_type"):
+        error = f"{row['error_type']}: {error}"
+    return {**row, "attempt": f"{row.get('attempt_number')}/{row.get('max_attempts')}",
+            "created_at": str(row.get("created_at", ""))[:23], "error": error}
+
+
+async def cmd_queue(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    rows = await with_retries(store.queue_summary)
+    print(render.as_json(rows) if args.json else render.table(
+        [{**r, "oldest_scheduled_at": str(r["oldest_scheduled_at"] or "")[:19],
+          "next_scheduled_at": str(r["next_scheduled_at"] or "")[:19]} for r in rows], QUEUE_COLUMNS))
+    return 0
+
+
+# -- config ------------------------------------------------------------------------------
+
+
+async def cmd_config(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    current = await with_retries(lambda: store.get_config(args.rule_id))
+    patch = config_patch(args, current.get("custom_headers") or {})
+    if patch:
+        await with_retries(lambda: store.update_config(args.rule_id, patch))
+        current = await with_retries(lambda: store.get_config(args.rule_id))
+    shown = current if args.show_secret or args.rotate_secret else {**current, "signing_secret": _masked(current)}
+    print(render.as_json(shown) if args.json else render.fields(shown, CONFIG_KEYS))
+    return 0
+
+
+def config_patch(args: argparse.Namespace, headers: dict[str, str]) -> dict[str, Any]:
+    """The update_webhook_config patch the flags ask for ({} when only showing)."""
+    patch: dict[str, Any] = {}
+    simple = {"timeout_ms": args.timeout_ms, "max_retries": args.max_retries,
+              "retry_delay_ms": args.retry_delay_ms, "retry_backoff_multiplier": args.multiplier,
+              "retry_enabled": args.retry_enabled}
+    patch.update({key: value for key, value in simple.items() if value is not None})
+    if args.header or args.remove_header:
+        patch["custom_headers"] = edited_headers(headers, args.header, args.remove_header)
+    if args.rotate_secret:
+        patch["signing_secret"] = None  # the database generates a fresh one
+    return patch
+
+
+def edited_headers(headers: dict[str, str], add: Sequence[str], remove: Sequence[str]) -> dict[str, str]:
+    """Header names compare case-insensitively, as HTTP does; an added header replaces its namesake."""
+    result = dict(headers)
+    for name in remove:
+        result = {k: v for k, v in result.items() if k.lower() != name.strip().lower()}
+    for spec in add:
+        name, sep, value = spec.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header {spec!r}: use 'Name: value'")
+        result = {k: v for k, v in result.items() if k.lower() != name.strip().lower()}
+        result[name.strip()] = value.strip()
+    return result
+
+
+def _masked(config: Row) -> str | None:
+    secret = config.get("signing_secret")
+    return None if secret is None else f"{str(secret)[:10]}… (--show-secret prints it)"
+
+
+# -- db migrate, doctor ----------------------------------------------------------------------
+
+
+async def cmd_migrate(settings: Settings) -> int:
+    if settings.transport == "supabase":
+        raise UsageError("db migrate needs a SQL connection: set DATABASE_URL, or run `supabase db push`")
+    if settings.transport == "embedded":
+        await start_embedded(settings)
+        _note("embedded database is up to date")
+        return 0
+    applied = await _bootstrap_and_migrate(settings.database_url or "", bootstrap=False)
+    for m in applied:
+        print(f"applied {m.version}_{m.name}")
+    print(f"{len(applied)} migration(s) applied; the database is up to date")
+    return 0
+
+
+async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    ping, dsn, store = None, None, None
+    if settings.transport == "supabase":
+        store = await PostgrestStore.connect(settings.supabase_url or "", settings.supabase_service_key or "")
+        ping = store.ping
+    elif settings.transport == "embedded":
+        cluster = LocalCluster(root=settings.data_dir)
+        dsn = cluster.dsn("postgres") if cluster.is_running() else None
+    try:
+        checks = await doctor.run_checks(load_settings, ping=ping, dsn=dsn)
+    finally:
+        if store is not None:
+            await store.close()
+    print(doctor.checks_json(checks) if args.json else doctor.format_checks(checks))
+    return doctor.exit_code(checks)
