@@ -10,8 +10,8 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,16 +74,36 @@ async def admin(cluster: LocalCluster, sql: str) -> None:
         await conn.close()
 
 
-def fresh_database(bench: Bench, label: str) -> str:
+async def create_clone(bench: Bench, label: str) -> str:
     """DSN of a new clone of the migrated template; scenarios never share data."""
     name = f"{label}_{next(_clone_numbers)}"
-    asyncio.run(admin(bench.cluster, f"create database {name} template {TEMPLATE}"))
+    await admin(bench.cluster, f"create database {name} template {TEMPLATE}")
     return bench.dsn(name)
 
 
-def drop_database(bench: Bench, dsn: str) -> None:
+async def drop_clone(bench: Bench, dsn: str) -> None:
     name = dsn.rsplit("/", 1)[1]
-    asyncio.run(admin(bench.cluster, f"drop database if exists {name} with (force)"))
+    await admin(bench.cluster, f"drop database if exists {name} with (force)")
+
+
+@asynccontextmanager
+async def clone(bench: Bench, label: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a fresh clone, dropped on exit."""
+    dsn = await create_clone(bench, label)
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+        await drop_clone(bench, dsn)
+
+
+def fresh_database(bench: Bench, label: str) -> str:
+    return asyncio.run(create_clone(bench, label))
+
+
+def drop_database(bench: Bench, dsn: str) -> None:
+    asyncio.run(drop_clone(bench, dsn))
 
 
 def run_json(cmd: list[str], timeout_s: float, env: dict[str, str] | None = None) -> list[dict[str, float]]:
