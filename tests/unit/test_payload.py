@@ -50,3 +50,11 @@ def test_result_is_the_same_json_value() -> None:
 
 def test_already_compact_text_is_unchanged() -> None:
     assert compact_jsonb_text('{"a":1}') == b'{"a":1}'
+
+
+def test_whitespace_escapes_and_raw_tabs_inside_strings_survive() -> None:
+    assert compact_jsonb_text('{"a": "x\\t y\\n", "b": "tab\there"}') == b'{"a":"x\\t y\\n","b":"tab\there"}'
+
+
+def test_newlines_and_tabs_between_tokens_are_removed() -> None:
+    assert compact_jsonb_text('{\n\t"a":\r\n 1\n}') == b'{"a":1}'
