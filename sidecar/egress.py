@@ -28,7 +28,8 @@ class EgressRefused(Exception):
     def __init__(self, host: str, address: str) -> None:
         self.host = host
         self.address = address
-        where = address if host == address else f"{host} resolves to {address}"
+        shown = _with_embedded_ipv4(address)
+        where = shown if host == address else f"{host} resolves to {shown}"
         super().__init__(
             f"refused: {where}, which is not a public address "
             "(set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow it)"
@@ -75,12 +76,19 @@ def first_refused(addresses: Iterable[str]) -> str | None:
     return None
 
 
+def _with_embedded_ipv4(text: str) -> str:
+    parsed = parse_ip(text)
+    if parsed is None or effective_address(parsed) == parsed:
+        return text
+    return f"{text} (IPv4 {effective_address(parsed)})"
+
+
 def check_literal(host: str, *, allow_private: bool) -> None:
     """Raise EgressRefused when `host` is a literal IP that may not be dialled."""
     address = parse_ip(host)
     if address is None or allow_private or is_public(address):
         return
-    raise EgressRefused(host, str(address))
+    raise EgressRefused(str(address), str(address))
 
 
 class CheckedResolver(AbstractResolver):

@@ -6,6 +6,7 @@ import ipaddress
 import socket
 
 import pytest
+from aiohttp.abc import ResolveResult
 
 from sidecar.egress import CheckedResolver, EgressRefused, check_literal, first_refused, is_public
 
@@ -49,7 +50,7 @@ def test_literal_private_ip_is_refused_with_its_address() -> None:
 
 
 def test_literal_mapped_ipv6_is_refused() -> None:
-    with pytest.raises(EgressRefused, match="::ffff:127.0.0.1"):
+    with pytest.raises(EgressRefused, match=r"::ffff:7f00:1 \(IPv4 127\.0\.0\.1\)"):
         check_literal("::ffff:127.0.0.1", allow_private=False)
 
 
@@ -73,7 +74,7 @@ async def test_resolver_returns_checked_addresses_when_private_is_allowed() -> N
 async def test_resolver_refuses_when_any_address_is_private(monkeypatch: pytest.MonkeyPatch) -> None:
     import sidecar.egress as egress
 
-    async def fake(host: str, port: int, family: int) -> list[egress.ResolveResult]:
+    async def fake(host: str, port: int, family: int) -> list[ResolveResult]:
         return [egress._to_result(host, port, (socket.AF_INET, 1, 6, "", (a, port))) for a in ("8.8.8.8", "10.0.0.7")]
 
     monkeypatch.setattr(egress, "_getaddrinfo", fake)
@@ -84,7 +85,7 @@ async def test_resolver_refuses_when_any_address_is_private(monkeypatch: pytest.
 async def test_resolver_passes_an_all_public_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     import sidecar.egress as egress
 
-    async def fake(host: str, port: int, family: int) -> list[egress.ResolveResult]:
+    async def fake(host: str, port: int, family: int) -> list[ResolveResult]:
         return [egress._to_result(host, port, (socket.AF_INET, 1, 6, "", ("8.8.8.8", port)))]
 
     monkeypatch.setattr(egress, "_getaddrinfo", fake)
