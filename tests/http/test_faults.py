@@ -1,0 +1,164 @@
+"""Receivers that hang, reset, flood or lie: each ends with the right error type, within the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp.abc import ResolveResult
+
+from sidecar import egress
+from sidecar.delivery import Deliverer
+from tests.http.conftest import Handler, RawServer, Receiver, make_job, read_request_head, reset
+
+Start = Callable[[Handler], Awaitable[RawServer]]
+
+
+async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request_head(reader)
+    await asyncio.Event().wait()
+
+
+async def test_silent_server_times_out(deliverer: Deliverer, raw_server: Start) -> None:
+    server = await raw_server(never_answer)
+    outcome = await deliverer.attempt(make_job(server.url, timeout_ms=300))
+    assert outcome.error_type == "timeout"
+    assert outcome.error_message == "no complete response within 300 ms"
+    assert outcome.duration_ms >= 300
+    assert outcome.status is None
+
+
+async def test_slow_drip_body_times_out_keeping_what_arrived(deliverer: Deliverer, raw_server: Start) -> None:
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        while True:
+            writer.write(b"d")
+            await writer.drain()
+            await asyncio.sleep(0.02)
+
+    outcome = await deliverer.attempt(make_job((await raw_server(drip)).url, timeout_ms=300))
+    assert outcome.error_type == "timeout"
+    assert outcome.status == 200 and not outcome.success
+    assert set(outcome.response_body or "") == {"d"}
+
+
+async def test_endless_headers_do_not_hang(deliverer: Deliverer, raw_server: Start) -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for n in range(1_000_000):
+            writer.write(b"X-Filler-%d: y\r\n" % n)
+            await writer.drain()
+
+    outcome = await deliverer.attempt(make_job((await raw_server(endless)).url, timeout_ms=2000))
+    assert outcome.error_type == "invalid_response"
+
+
+async def test_one_endless_header_line_is_invalid(deliverer: Deliverer, raw_server: Start) -> None:
+    async def long_line(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 100_000 + b"\r\n\r\n")
+        await writer.drain()
+        await asyncio.Event().wait()
+
+    outcome = await deliverer.attempt(make_job((await raw_server(long_line)).url))
+    assert outcome.error_type == "invalid_response"
+
+
+async def test_refused_connection_is_network(deliverer: Deliverer) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connecting is refused
+        outcome = await deliverer.attempt(make_job(f"http://127.0.0.1:{port}/hook"))
+    assert outcome.error_type == "network"
+    assert "connection failed" in (outcome.error_message or "")
+
+
+async def test_reset_mid_response_is_network(deliverer: Deliverer, raw_server: Start) -> None:
+    async def reset_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        reset(writer)
+
+    outcome = await deliverer.attempt(make_job((await raw_server(reset_mid_body)).url))
+    assert outcome.error_type == "network"
+    assert outcome.status == 200 and outcome.response_body == "partial"
+
+
+async def test_reset_before_response_is_network(deliverer: Deliverer, raw_server: Start) -> None:
+    async def reset_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        reset(writer)
+
+    outcome = await deliverer.attempt(make_job((await raw_server(reset_at_once)).url))
+    assert outcome.error_type == "network"
+
+
+async def test_close_without_response_is_network(deliverer: Deliverer, raw_server: Start) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.close()
+
+    outcome = await deliverer.attempt(make_job((await raw_server(hang_up)).url))
+    assert (outcome.error_type, outcome.error_message) == ("network", "connection closed without a response")
+
+
+async def test_garbage_bytes_are_invalid_response(deliverer: Deliverer, raw_server: Start) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"\x16\x03\x01 this is not http at all\r\n\r\n")
+        await writer.drain()
+
+    outcome = await deliverer.attempt(make_job((await raw_server(garbage)).url))
+    assert outcome.error_type == "invalid_response"
+    assert outcome.error_message and outcome.error_message.startswith("not a valid HTTP response")
+    assert "\n" not in outcome.error_message
+
+
+async def test_broken_chunked_framing_is_invalid_response(deliverer: Deliverer, raw_server: Start) -> None:
+    async def bad_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nhello\r\n0\r\n\r\n")
+        await writer.drain()
+        await asyncio.Event().wait()
+
+    outcome = await deliverer.attempt(make_job((await raw_server(bad_chunks)).url))
+    assert outcome.error_type == "invalid_response"
+
+
+async def test_a_hanging_target_does_not_stall_others(
+    deliverer: Deliverer, raw_server: Start, receiver: Receiver
+) -> None:
+    hanging = await raw_server(never_answer)
+    slow = asyncio.ensure_future(deliverer.attempt(make_job(hanging.url, timeout_ms=2000)))
+    quick = await deliverer.attempt(make_job(receiver.base_url + "/ok"))
+    assert quick.success and not slow.done()
+    assert (await slow).error_type == "timeout"
+
+
+async def test_dns_failure_is_network(deliverer: Deliverer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The lookup is faked: a real one would query a nameserver off this machine.
+    async def no_such_host(host: str, port: int, family: int) -> list[ResolveResult]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(egress, "_getaddrinfo", no_such_host)
+    outcome = await deliverer.attempt(make_job("http://no-such-host.invalid/hook"))
+    assert outcome.error_type == "network"
+    assert "DNS" in (outcome.error_message or "")
+
+
+async def test_malformed_url_is_network_not_an_exception(deliverer: Deliverer) -> None:
+    outcome = await deliverer.attempt(make_job("not a url"))
+    assert outcome.error_type == "network"
+
+
+async def test_header_with_line_break_is_not_sent(deliverer: Deliverer, receiver: Receiver) -> None:
+    job = make_job(receiver.base_url + "/ok", custom_headers={"X-Bad": "a\r\nInjected: 1"})
+    outcome = await deliverer.attempt(job)
+    assert outcome.error_type == "network" and "X-Bad" in (outcome.error_message or "")
+    assert receiver.requests == []
