@@ -22,10 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -57,7 +58,7 @@ http {{
 }}
 """
 
-Sender = Callable[[str, bytes, int, int, float], Awaitable[int]]
+Sender = Callable[[str, bytes, int, int, float], Coroutine[Any, Any, int]]
 
 
 @dataclass(frozen=True)
@@ -187,10 +188,32 @@ async def run_aiohttp(url: str, body: bytes, n: int, conc: int, budget: float) -
         return await drive(send, n, conc, budget)
 
 
+async def run_deliverer(url: str, body: bytes, n: int, conc: int, budget: float) -> int:
+    """The sidecar's own attempt: compaction, signing, masking and the checking resolver included."""
+    import base64
+    import uuid
+
+    from sidecar.delivery import Deliverer
+    from sidecar.domain import Job
+
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    ids = dict(queue_id=uuid.uuid4(), webhook_id=uuid.uuid4(), lead_id=uuid.uuid4(), routing_rule_id=uuid.uuid4())
+    job = Job(**ids, attempt_number=1, max_attempts=4, payload=json.dumps(json.loads(body)),
+              webhook_url=url.replace("127.0.0.1", "localhost"), custom_headers={"Authorization": "Bearer x"},
+              timeout_ms=10_000, retry_enabled=True, retry_delay_ms=1000, retry_backoff_multiplier=2.0,
+              signing_secret=secret)
+    async with Deliverer(allow_private_targets=True, limit=conc) as deliverer:
+
+        async def send() -> int:
+            return (await deliverer.attempt(job)).status or 0
+
+        return await drive(send, n, conc, budget)
+
+
 def measure(engine: str, runner: Sender, url: str, n: int, conc: int, budget: float) -> Run:
     start = time.perf_counter()
     coro = runner(url, sample_body(), n, conc, budget)
-    if engine.endswith("+uvloop"):
+    if engine.endswith("+uvloop"):  # the suffix selects the event loop
         import uvloop
 
         completed = uvloop.run(coro)
@@ -204,6 +227,7 @@ ENGINES: dict[str, Sender] = {
     "httpx + httpx-aiohttp transport": run_httpx_aiohttp,
     "aiohttp": run_aiohttp,
     "aiohttp+uvloop": run_aiohttp,
+    "sidecar Deliverer+uvloop": run_deliverer,
 }
 
 
