@@ -6,6 +6,7 @@ Each runs in its own fresh database, times the real SQL function from the client
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -148,3 +149,71 @@ async def enqueue_cost(bench: Bench, leads: int = 10_000, rules: int = 2, reps: 
             await conn.execute(RESET_LEADS)
             result.seconds_without_trigger.append(await data.insert_leads(conn, tenant.funnel_id, leads))
     return result
+
+
+RECORD_SQL = "select * from public.record_webhook_attempts($1::jsonb)"
+
+
+@dataclass(frozen=True)
+class RpcCost:
+    """Server round trips of the worker's two RPCs at one batch size, per delivery."""
+
+    batch: int
+    claim_us: float
+    record_us: float
+
+    @property
+    def total_us(self) -> float:
+        return self.claim_us + self.record_us
+
+
+def _success_results(rows: list[asyncpg.Record], worker: str) -> str:
+    """The record payload a worker sends after `rows` all answered 200, as JSON text."""
+    return json.dumps([
+        {"queue_id": str(r["queue_id"]), "worker_id": worker, "attempt_number": r["attempt_number"],
+         "webhook_url": r["webhook_url"],
+         "request_headers": {"Content-Type": "application/json", "User-Agent": "BPC-Funnels/2.0",
+                             "X-Lead-ID": str(r["lead_id"]), "webhook-signature": "***"},
+         "response_status": 200, "response_headers": {"content-type": "application/json"},
+         "response_body": '{"ok":true}', "duration_ms": 3, "success": True,
+         "error_type": None, "error_message": None, "retry_in_ms": None}
+        for r in rows
+    ])
+
+
+async def rpc_cost(bench: Bench, batch: int, reps: int = 20) -> RpcCost:
+    """Claim `batch` then record `batch` successes, `reps` times, committed like a worker does."""
+    async with clone(bench, "rpc") as conn:
+        tenant = await data.create_tenant(conn, "http://127.0.0.1:9/hook")
+        await data.insert_leads(conn, tenant.funnel_id, batch * (reps + 5))
+        await conn.execute("vacuum analyze public.webhook_queue")
+        claim_s: list[float] = []
+        record_s: list[float] = []
+        for n in range(reps + 5):
+            started = time.perf_counter()
+            rows = await conn.fetch(CLAIM_SQL, "bench-rpc", batch, 60)
+            claimed = time.perf_counter()
+            await conn.fetch(RECORD_SQL, _success_results(rows, "bench-rpc"))
+            if n >= 5:  # the first rounds plan and cache; a running worker is past them
+                claim_s.append(claimed - started)
+                record_s.append(time.perf_counter() - claimed)
+    per = 1e6 / batch
+    return RpcCost(batch, statistics.median(claim_s) * per, statistics.median(record_s) * per)
+
+
+async def record_plan(bench: Bench, batch: int = 50) -> str:
+    """The executed plan of one record_webhook_attempts call of `batch` successes, triggers included.
+
+    Timed with auto_explain's instrumentation, so its milliseconds are inflated; the
+    shares between nodes and constraint triggers are what it shows.
+    """
+    async with clone(bench, "recplan") as conn:
+        tenant = await data.create_tenant(conn, "http://127.0.0.1:9/hook")
+        await data.insert_leads(conn, tenant.funnel_id, batch * 12)
+        await conn.execute("vacuum analyze public.webhook_queue")
+        for _ in range(10):  # past the plan cache's first executions, like a running worker
+            rows = await conn.fetch(CLAIM_SQL, "bench-rpc", batch, 60)
+            await conn.fetch(RECORD_SQL, _success_results(rows, "bench-rpc"))
+        rows = await conn.fetch(CLAIM_SQL, "bench-rpc", batch, 60)
+        found = await plans.nested_plans(conn, RECORD_SQL, _success_results(rows, "bench-rpc"))
+    return _plan_lines(found, "with input as")

@@ -22,6 +22,7 @@ AUTO_EXPLAIN_SETTINGS = (
     "set auto_explain.log_timing = on",
     "set auto_explain.log_format = json",
     "set auto_explain.log_level = notice",
+    "set auto_explain.log_triggers = on",
 )
 AUTO_EXPLAIN_OFF = "set auto_explain.log_min_duration = -1"
 
@@ -65,6 +66,9 @@ def summarise(plan: dict[str, Any]) -> str:
             visit(child, depth + 1)
 
     visit(plan["Plan"], 0)
+    for trigger in plan.get("Triggers", []):
+        lines.append(f"trigger {trigger.get('Constraint Name') or trigger['Trigger Name']}: "
+                     f"{trigger['Calls']} calls, {trigger['Time']} ms")
     return "\n".join(lines)
 
 
