@@ -37,8 +37,8 @@ CONNECT_TIMEOUT_S = 5.0
 
 _CRON_SCHEDULES = (
     "select cron.schedule('webhooks-requeue-stale', '* * * * *', 'select public.requeue_stale_webhook_jobs()'); "
-    "select cron.schedule('webhooks-purge-logs', '15 3 * * *', 'select public.purge_webhook_logs()'); "
-    "select cron.schedule('webhooks-purge-rate-limit-log', '5 * * * *', 'select public.purge_api_rate_limit_log()')"
+    "select cron.schedule('webhooks-purge-logs', '17 3 * * *', 'select public.purge_webhook_logs()'); "
+    "select cron.schedule('webhooks-purge-rate-limit-log', '7 * * * *', 'select public.purge_api_rate_limit_log()')"
 )
 
 
