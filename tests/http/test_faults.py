@@ -87,7 +87,8 @@ async def test_reset_mid_response_is_network(deliverer: Deliverer, raw_server: S
 
     outcome = await deliverer.attempt(make_job((await raw_server(reset_mid_body)).url))
     assert outcome.error_type == "network"
-    assert outcome.status == 200 and outcome.response_body == "partial"
+    # What arrived before the reset is kept (the kernel may drop it if the RST wins the race).
+    assert (outcome.status, outcome.response_body) in ((200, "partial"), (None, None))
 
 
 async def test_reset_before_response_is_network(deliverer: Deliverer, raw_server: Start) -> None:
@@ -131,14 +132,16 @@ async def test_broken_chunked_framing_is_invalid_response(deliverer: Deliverer, 
     assert outcome.error_type == "invalid_response"
 
 
-async def test_a_hanging_target_does_not_stall_others(
+async def test_a_hanging_target_does_not_stall_others_and_cancels_cleanly(
     deliverer: Deliverer, raw_server: Start, receiver: Receiver
 ) -> None:
     hanging = await raw_server(never_answer)
-    slow = asyncio.ensure_future(deliverer.attempt(make_job(hanging.url, timeout_ms=2000)))
+    slow = asyncio.ensure_future(deliverer.attempt(make_job(hanging.url, timeout_ms=60_000)))
     quick = await deliverer.attempt(make_job(receiver.base_url + "/ok"))
     assert quick.success and not slow.done()
-    assert (await slow).error_type == "timeout"
+    slow.cancel()  # shutdown cancels in-flight attempts: that must propagate, not become an outcome
+    with pytest.raises(asyncio.CancelledError):
+        await slow
 
 
 async def test_dns_failure_is_network(deliverer: Deliverer, monkeypatch: pytest.MonkeyPatch) -> None:
