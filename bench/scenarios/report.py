@@ -73,8 +73,10 @@ def plot(path: Path, series: dict[str, dict[int, float]], title: str) -> None:
         if not points:
             continue
         xs = sorted(points)
-        style = "o--" if len(xs) == 1 else "o-"
-        ax.plot(xs, [points[x] for x in xs], style, label=name)
+        # A single point (the two-process run) is drawn larger so it is not hidden behind a line.
+        marker, size = ("D", 9) if len(xs) == 1 else ("o", 5)
+        ax.plot(xs, [points[x] for x in xs], marker=marker, markersize=size, label=name,
+                linestyle="-" if len(xs) > 1 else "none")
     ax.set_xscale("log")
     concurrencies = sorted({x for points in series.values() for x in points})
     ax.set_xticks(concurrencies, [str(x) for x in concurrencies])
