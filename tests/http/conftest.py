@@ -112,6 +112,19 @@ def _app(receiver: Receiver) -> web.Application:
     return app
 
 
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every HTTP test runs on both loops: the CLI runs the worker on uvloop when installed."""
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+    try:
+        import uvloop
+    except ImportError:
+        return factories
+    factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     state = Receiver(base_url="")
