@@ -195,8 +195,11 @@ class Metrics:
 # -- HTTP ----------------------------------------------------------------------
 
 
-class MetricsServerError(RuntimeError):
-    """The metrics endpoint could not listen; the message says which address and what to do."""
+class MetricsServerError(OSError):
+    """The metrics endpoint could not listen; the message says which address and what to do.
+
+    An OSError, so callers that already report socket failures in one line report this too.
+    """
 
 
 @dataclass

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -118,3 +119,17 @@ async def test_doctor_exits_1_and_names_the_database_it_cannot_reach(tmp_path: P
     assert code == 1 and report["ok"] is False
     checks = {c["name"]: c for c in report["checks"]}  # type: ignore[attr-defined]
     assert checks["database"]["detail"].startswith(f"cannot connect to 127.0.0.1:{port}/app")
+
+
+async def test_run_with_a_taken_metrics_port_exits_with_one_clear_line(db_dsn: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = sidecar_env(DATABASE_URL=db_dsn, WEBHOOK_METRICS_PORT=str(port))
+        process = await asyncio.create_subprocess_exec(SCRIPT, "run", env=env, cwd=tmp_path,
+                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode != 0
+    assert f"WEBHOOK_METRICS_PORT={port}: cannot listen on 127.0.0.1:{port}: the port is in use" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
