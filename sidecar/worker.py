@@ -9,7 +9,7 @@ Flow of one delivery through a worker:
       -> Recorder buffer -> record_webhook_attempts in batches
 
 Leases. A worker claims with WEBHOOK_LEASE_SECONDS, raised to the longest `timeout_ms`
-it has met plus LEASE_MARGIN_S, so a lease outlives the attempt it covers and no
+it has met plus twice LEASE_MARGIN_S, so a lease outlives the attempt it covers and no
 renewal is needed. An attempt only starts while its lease still covers its whole
 timeout plus the margin; a delivery that waited too long for its host slot, or came
 with a timeout longer than the lease it was claimed under, is released at once
@@ -369,8 +369,12 @@ class Worker:
         return len(self._state.flights)
 
     def claim_lease_seconds(self) -> int:
-        """WEBHOOK_LEASE_SECONDS, raised so the longest timeout met so far fits with its margin."""
-        needed = math.ceil(self._state.longest_timeout_ms / 1000 + LEASE_MARGIN_S)
+        """WEBHOOK_LEASE_SECONDS, raised so the longest timeout met so far fits with its margin.
+
+        Twice the margin: one for the attempt's end and its record call, one for the
+        time a delivery may wait between its claim and its start.
+        """
+        needed = math.ceil(self._state.longest_timeout_ms / 1000 + 2 * LEASE_MARGIN_S)
         return max(self._opts.lease_seconds, needed)
 
     # -- the loop -----------------------------------------------------------------

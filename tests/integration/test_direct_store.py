@@ -1,0 +1,94 @@
+"""The direct transport: NOTIFY wake-ups, a LISTEN that survives a server restart, error translation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from sidecar.embedded import LocalCluster
+from sidecar.store import MissingFunctionError, RejectedError, TransientStoreError
+from sidecar.store.direct import DirectStore
+from tests.integration.support import insert_lead, make_rule
+
+# Far longer than any wake-up takes: a missed NOTIFY shows up as a timeout, not a slow pass.
+NEVER_S = 600.0
+
+
+async def test_a_lead_insert_wakes_a_waiting_worker(db: asyncpg.Connection, store: DirectStore) -> None:
+    rule = await make_rule(db, "https://example.com/hook")
+    await store.wait_for_work(0.01)  # opens the LISTEN connection
+    await store.wait_for_work(0.01)  # consumes the wake-up a fresh listener gives itself
+
+    waiting = asyncio.create_task(store.wait_for_work(NEVER_S))
+    await asyncio.sleep(0)
+    await insert_lead(db, rule.funnel_id)
+
+    async with asyncio.timeout(10):
+        await waiting
+
+
+async def test_the_listener_comes_back_after_the_server_restarts(
+    pg_cluster: LocalCluster, db_dsn: str
+) -> None:
+    store = await DirectStore.connect(db_dsn)
+    try:
+        await store.wait_for_work(0.01)
+        await asyncio.to_thread(pg_cluster.restart)
+        async with asyncio.timeout(30):
+            while True:  # the pool's connections died with the server; calls recover by retrying
+                try:
+                    await store.queue_summary()
+                    break
+                except TransientStoreError:
+                    await asyncio.sleep(0.1)
+            await store.wait_for_work(1.0)  # reconnects the listener
+            await store.wait_for_work(0.01)
+            waiting = asyncio.create_task(store.wait_for_work(NEVER_S))
+            await asyncio.sleep(0.05)
+            conn = await asyncpg.connect(db_dsn)
+            await conn.execute("notify webhook_jobs")
+            await conn.close()
+            await waiting
+    finally:
+        await store.close()
+
+
+async def test_connections_the_server_terminated_are_replaced(db_dsn: str) -> None:
+    store = await DirectStore.connect(db_dsn)
+    try:
+        admin = await asyncpg.connect(db_dsn)
+        await admin.execute("select pg_terminate_backend(pid) from pg_stat_activity"
+                            " where datname = current_database() and pid <> pg_backend_pid()")
+        await admin.close()
+        await asyncio.sleep(0.1)  # let the termination notices arrive
+        assert len(await store.queue_summary()) == 4
+    finally:
+        await store.close()
+
+
+async def test_a_refusal_keeps_the_databases_message(db: asyncpg.Connection, store: DirectStore) -> None:
+    with pytest.raises(RejectedError, match="not found"):
+        await store.replay(uuid.uuid4())
+
+
+async def test_missing_functions_say_to_migrate(db: asyncpg.Connection, store: DirectStore) -> None:
+    await db.execute("drop function public.webhook_queue_summary()")
+
+    with pytest.raises(MissingFunctionError, match="db migrate"):
+        await store.queue_summary()
+
+
+async def test_claim_and_release_round_trip(db: asyncpg.Connection, store: DirectStore) -> None:
+    rule = await make_rule(db, "https://example.com/hook", timeout_ms=2500, custom_headers={"X-A": "1"})
+    await insert_lead(db, rule.funnel_id)
+
+    [job] = await store.claim("w-1", 10, 60)
+    released = await store.release([job.queue_id])
+
+    assert (job.routing_rule_id, job.timeout_ms, job.custom_headers) == (rule.id, 2500, {"X-A": "1"})
+    assert job.signing_secret.startswith("whsec_") and job.attempt_number == 1
+    assert released == 1
+    assert await db.fetchval("select status from webhook_queue") == "pending"

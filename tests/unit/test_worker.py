@@ -1,0 +1,208 @@
+"""The worker's own rules, against an in-memory store and scripted attempts (no network, no database)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from uuid import UUID
+
+import pytest
+
+from sidecar.domain import AttemptResult, Job, Outcome
+from sidecar.store import RecordedAttempt, TransientStoreError
+from sidecar.worker import (
+    LEASE_MARGIN_S,
+    HostSlots,
+    Worker,
+    WorkerOptions,
+    host_key,
+    remaining_delay_ms,
+)
+
+
+def make_job(url: str = "https://a.example/hook", **changes: object) -> Job:
+    job = Job(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), 1, 4, "{}", url, {}, 1000, True,
+              1000, 2.0, "whsec_x")
+    return replace(job, **changes)  # type: ignore[arg-type]
+
+
+class MemoryStore:
+    transport = "memory"
+
+    def __init__(self, jobs: Sequence[Job] = (), record_failures: int = 0) -> None:
+        self.due = list(jobs)
+        self.recorded: list[AttemptResult] = []
+        self.released: list[UUID] = []
+        self.leases: list[int] = []
+        self.claimed: dict[UUID, Job] = {}
+        self.record_failures = record_failures
+
+    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
+        self.leases.append(lease_seconds)
+        taken, self.due = self.due[:max_jobs], self.due[max_jobs:]
+        self.claimed.update((job.queue_id, job) for job in taken)
+        return taken
+
+    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
+        if self.record_failures:
+            self.record_failures -= 1
+            raise TransientStoreError("database unavailable: connection refused")
+        self.recorded.extend(results)
+        return [RecordedAttempt(r.job.queue_id, uuid.uuid4(), True) for r in results]
+
+    async def release(self, ids: Sequence[UUID]) -> int:
+        self.released.extend(ids)
+        self.due.extend(self.claimed[i] for i in ids)  # as in the database: due again
+        return len(ids)
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        await asyncio.sleep(timeout_s)
+
+
+class Attempts:
+    """Answers 200, except for URLs told to hang until released (or forever)."""
+
+    def __init__(self) -> None:
+        self.gates: dict[str, asyncio.Event] = {}
+        self.started: list[str] = []
+        self.any_started = asyncio.Event()
+
+    def hold(self, url: str) -> asyncio.Event:
+        self.gates[url] = asyncio.Event()
+        return self.gates[url]
+
+    async def attempt(self, job: Job) -> Outcome:
+        self.started.append(job.webhook_url)
+        self.any_started.set()
+        if job.webhook_url in self.gates:
+            await self.gates[job.webhook_url].wait()
+        now = time.monotonic()
+        return Outcome(request_headers={}, duration_ms=1, ended_at=now, status=200)
+
+
+def options(**changes: object) -> WorkerOptions:
+    base = WorkerOptions(worker_id="w", poll_interval_s=0.01, shutdown_grace_s=5.0, record_max_wait_s=0.001)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def test_results_survive_failed_record_calls_and_are_written_once() -> None:
+    jobs = [make_job() for _ in range(5)]
+    store = MemoryStore(jobs, record_failures=2)
+
+    await Worker(store, Attempts(), options()).run(once=True)  # type: ignore[arg-type]
+
+    assert sorted(r.job.queue_id for r in store.recorded) == sorted(j.queue_id for j in jobs)
+
+
+async def test_stop_releases_claimed_jobs_that_had_not_started_and_finishes_the_one_in_flight() -> None:
+    first, waiting, also_waiting = (make_job("https://slow.example/hook") for _ in range(3))
+    store = MemoryStore([first, waiting, also_waiting])
+    attempts = Attempts()
+    gate = attempts.hold("https://slow.example/hook")
+    worker = Worker(store, attempts, options(per_host_concurrency=1))  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run())
+    await attempts.any_started.wait()
+    worker.stop()
+    gate.set()
+    summary = await running
+
+    assert [r.job.queue_id for r in store.recorded] == [first.queue_id]
+    assert sorted(store.released) == sorted([waiting.queue_id, also_waiting.queue_id])
+    assert attempts.started == ["https://slow.example/hook"]
+    assert (summary.attempts, summary.released, summary.cancelled) == (1, 2, 0)
+
+
+async def test_attempts_outliving_the_grace_period_are_cancelled_and_released() -> None:
+    stuck = make_job("https://stuck.example/hook")
+    store = MemoryStore([stuck])
+    attempts = Attempts()
+    attempts.hold("https://stuck.example/hook")  # never released
+    worker = Worker(store, attempts, options(shutdown_grace_s=0.05))  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run())
+    await attempts.any_started.wait()
+    worker.stop()
+    summary = await running
+
+    assert store.recorded == []
+    assert store.released == [stuck.queue_id]
+    assert summary.cancelled == 1
+
+
+async def test_a_job_waiting_for_its_hosts_slot_does_not_hold_up_another_host() -> None:
+    slow = [make_job("https://slow.example/hook") for _ in range(2)]
+    other = make_job("https://other.example/hook")
+    store = MemoryStore([*slow, other])
+    attempts = Attempts()
+    gate = attempts.hold("https://slow.example/hook")
+    worker = Worker(store, attempts, options(per_host_concurrency=1))  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run(once=True))
+    while other.queue_id not in {r.job.queue_id for r in store.recorded}:
+        await asyncio.sleep(0.01)
+    started_before_release = list(attempts.started)
+    gate.set()
+    await running
+
+    assert started_before_release == ["https://slow.example/hook", "https://other.example/hook"]
+    assert len(store.recorded) == 3
+
+
+async def test_claims_stop_at_the_concurrency_limit() -> None:
+    store = MemoryStore([make_job(f"https://h{i}.example/") for i in range(10)])
+    attempts = Attempts()
+    gates = [attempts.hold(f"https://h{i}.example/") for i in range(10)]
+    worker = Worker(store, attempts, options(concurrency=3, batch_size=10))  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run(once=True))
+    while len(attempts.started) < 3:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # a worker ignoring the limit would claim more meanwhile
+    in_flight = worker.in_flight
+    for gate in gates:
+        gate.set()
+    await running
+
+    assert in_flight == 3
+    assert len(store.recorded) == 10
+
+
+async def test_a_timeout_longer_than_the_lease_is_released_and_the_next_claim_leases_longer() -> None:
+    long = make_job(timeout_ms=120_000)
+    store = MemoryStore([long])
+    attempts = Attempts()
+
+
+    await Worker(store, attempts, options(lease_seconds=60)).run(once=True)  # type: ignore[arg-type]
+
+    assert store.released == [long.queue_id]
+    assert store.leases[0] == 60
+    assert max(store.leases) >= 120 + LEASE_MARGIN_S
+    assert attempts.started == [long.webhook_url]
+    assert [r.job.queue_id for r in store.recorded] == [long.queue_id]
+
+
+def test_the_retry_delay_is_counted_from_the_end_of_the_attempt() -> None:
+    assert remaining_delay_ms(1000, ended_at=10.0, now=10.25) == 750
+    assert remaining_delay_ms(1000, ended_at=10.0, now=12.0) == 0
+    assert remaining_delay_ms(None, ended_at=10.0, now=12.0) is None
+
+
+@pytest.mark.parametrize(("url", "key"), [
+    ("https://API.Example.com:8443/x?y=1", "api.example.com"),
+    ("http://user:pw@10.0.0.1/h", "10.0.0.1"),
+    ("not a url", "not a url"),
+])
+def test_the_per_host_limit_keys_on_the_host_name(url: str, key: str) -> None:
+    assert host_key(url) == key
+
+
+async def test_host_slots_forget_idle_hosts() -> None:
+    slots = HostSlots(per_host=2)
+    async with slots.slot("a"):
+        assert "a" in slots._slots
+    assert slots._slots == {}
