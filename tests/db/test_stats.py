@@ -74,3 +74,9 @@ async def test_stats_are_for_the_owner_service_role_and_studio_only(db: asyncpg.
 async def test_days_must_be_positive(db: asyncpg.Connection, world: World) -> None:
     with pytest.raises(asyncpg.InvalidParameterValueError, match="days must be between 1"):
         await _stats(db, world.rule_a, days=0)
+
+
+async def test_an_authenticated_caller_without_a_user_id_sees_nothing(db: asyncpg.Connection, world: World) -> None:
+    with pytest.raises(asyncpg.NoDataFoundError, match="routing rule .* not found"):
+        async with acting_as(db, "authenticated"):
+            await _stats(db, world.rule_a)
