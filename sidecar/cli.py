@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from uuid import UUID
 
 import asyncpg
+from tenacity import RetryCallState
 
 from sidecar import doctor, migrate, render
 from sidecar.delivery import Deliverer
@@ -27,7 +28,8 @@ from sidecar.fanout import FanOut
 from sidecar.logs import AttemptLog, configure_logging
 from sidecar.metrics import Metrics, QueueSnapshot, serve
 from sidecar.settings import Settings, SettingsError, load_settings
-from sidecar.store import Row, Store, StoreError, with_retries
+from sidecar.retry import db_retrying
+from sidecar.store import Row, Store, StoreError, is_transient, with_retries
 from sidecar.store.direct import DirectStore
 from sidecar.store.postgrest import PostgrestStore
 from sidecar.worker import Worker, WorkerOptions
@@ -141,7 +143,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "run": cmd_run, "replay": cmd_replay, "stats": cmd_stats, "logs": cmd_logs,
         "queue": cmd_queue, "config": cmd_config,
     }
-    async with open_store(settings) as store:
+    # A worker outlives database restarts, so it waits for the database; one-off commands do not.
+    async with open_store(settings, wait=args.command == "run") as store:
         return await handlers[args.command](args, settings, store)
 
 
@@ -153,13 +156,28 @@ def _note(message: str) -> None:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """The store the settings choose: DATABASE_URL, else Supabase, else the embedded cluster."""
-    store = await _connect(settings)
+async def open_store(settings: Settings, wait: bool = False) -> AsyncIterator[Store]:
+    """The store the settings choose: DATABASE_URL, else Supabase, else the embedded cluster.
+
+    With `wait`, an unreachable database is retried with backoff until it answers.
+    """
+    connect = lambda: _connect(settings)  # noqa: E731
+    store = await (_connect_patiently(connect) if wait else connect())
     try:
         yield store
     finally:
         await store.close()
+
+
+async def _connect_patiently(connect: Callable[[], Awaitable[Store]]) -> Store:
+    def waiting(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        _note(f"waiting for the database: {error}")
+
+    async for attempt in db_retrying(is_transient, before_sleep=waiting):
+        with attempt:
+            return await connect()
+    raise AssertionError("unreachable: db_retrying reraises")  # pragma: no cover
 
 
 async def _connect(settings: Settings) -> Store:

@@ -41,7 +41,7 @@ from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.events import NoEvents, WorkerEvents
 from sidecar.retry import db_retrying, retry_delay_ms
 from sidecar.settings import Settings
-from sidecar.store import RejectedError, StoreError, Store, is_transient
+from sidecar.store import Store, StoreError, is_transient
 
 log = logging.getLogger("sidecar.worker")
 
@@ -240,7 +240,7 @@ class Recorder:
     async def _write(self, batch: Sequence[_Finished]) -> None:
         try:
             await self._write_retrying(batch)
-        except RejectedError as exc:
+        except Exception as exc:  # noqa: BLE001 - a refusal (or a bug) must not lose the batch
             await self._write_split(batch, exc)
 
     async def _write_retrying(self, batch: Sequence[_Finished]) -> None:
@@ -252,7 +252,7 @@ class Recorder:
         self._events.recorded(len(batch), time.monotonic() - started)
         self.recorded_count += len(batch)
 
-    async def _write_split(self, batch: Sequence[_Finished], exc: RejectedError) -> None:
+    async def _write_split(self, batch: Sequence[_Finished], exc: Exception) -> None:
         if len(batch) > 1:
             middle = len(batch) // 2
             await self._write(batch[:middle])
@@ -260,10 +260,10 @@ class Recorder:
             return
         await self._write_refused(batch[0], exc)
 
-    async def _write_refused(self, item: _Finished, exc: RejectedError) -> None:
+    async def _write_refused(self, item: _Finished, exc: Exception) -> None:
         # Never dropped: a refusal we cannot explain is retried slowly, loudly.
         log.error("the database refused the result of delivery %s (%s); retrying", item.job.queue_id, exc)
-        async for attempt in db_retrying(lambda e: isinstance(e, StoreError), initial_s=1.0, max_wait_s=30.0):
+        async for attempt in db_retrying(lambda e: isinstance(e, Exception), initial_s=1.0, max_wait_s=30.0):
             with attempt:
                 await self._store.record(self._results([item]))
         self.recorded_count += 1

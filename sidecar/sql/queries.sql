@@ -3,11 +3,11 @@
 -- these lines only call them.
 
 -- name: claim_jobs
--- Take up to $2 due deliveries for worker $1, leased for $3 seconds.
+-- Take up to max_jobs due deliveries for worker_id, leased for lease_seconds.
 select * from public.claim_webhook_jobs($1::text, $2::int, $3::int);
 
 -- name: record_attempts
--- Record finished attempts; $1 is the JSON array of docs/internal-rpc.md.
+-- Record finished attempts: a JSON array of the elements in docs/internal-rpc.md.
 select * from public.record_webhook_attempts($1::jsonb);
 
 -- name: release_jobs

@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from sidecar.domain import AttemptResult, Job, Outcome
-from sidecar.store import RecordedAttempt, TransientStoreError
+from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
 from sidecar.worker import (
     LEASE_MARGIN_S,
     HostSlots,
@@ -32,7 +32,9 @@ def make_job(url: str = "https://a.example/hook", **changes: object) -> Job:
 class MemoryStore:
     transport = "memory"
 
-    def __init__(self, jobs: Sequence[Job] = (), record_failures: int = 0) -> None:
+    def __init__(self, jobs: Sequence[Job] = (), record_failures: int = 0,
+                 refuse_batches_over: int | None = None) -> None:
+        self.refuse_batches_over = refuse_batches_over
         self.due = list(jobs)
         self.recorded: list[AttemptResult] = []
         self.released: list[UUID] = []
@@ -50,6 +52,8 @@ class MemoryStore:
         if self.record_failures:
             self.record_failures -= 1
             raise TransientStoreError("database unavailable: connection refused")
+        if self.refuse_batches_over is not None and len(results) > self.refuse_batches_over:
+            raise RejectedError("invalid input syntax")
         self.recorded.extend(results)
         return [RecordedAttempt(r.job.queue_id, uuid.uuid4(), True) for r in results]
 
@@ -93,6 +97,15 @@ async def test_results_survive_failed_record_calls_and_are_written_once() -> Non
     store = MemoryStore(jobs, record_failures=2)
 
     await Worker(store, Attempts(), options()).run(once=True)  # type: ignore[arg-type]
+
+    assert sorted(r.job.queue_id for r in store.recorded) == sorted(j.queue_id for j in jobs)
+
+
+async def test_a_batch_the_database_refuses_is_split_until_every_result_is_written() -> None:
+    jobs = [make_job() for _ in range(7)]
+    store = MemoryStore(jobs, refuse_batches_over=2)
+
+    await Worker(store, Attempts(), options(record_max_wait_s=0.05)).run(once=True)  # type: ignore[arg-type]
 
     assert sorted(r.job.queue_id for r in store.recorded) == sorted(j.queue_id for j in jobs)
 
