@@ -10,20 +10,31 @@
 -- ===========================================================================
 do $$
 declare
-  usable boolean;
+  advice constant text := 'schedule these by other means: public.requeue_stale_webhook_jobs() every minute, '
+                          'public.purge_webhook_logs() daily, public.purge_api_rate_limit_log() hourly';
 begin
-  usable := exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron')
-    or (exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_cron')
-        and coalesce(current_setting('shared_preload_libraries', true), '') ~ '(^|[\s,])pg_cron([\s,]|$)'
-        and coalesce(current_setting('cron.database_name', true), 'postgres') = current_database());
+  if not exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron') then
+    if not exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_cron') then
+      raise notice 'pg_cron is not installed on this server: %', advice;
+      return;
+    end if;
 
-  if not usable then
-    raise notice 'pg_cron is not available in database % (not installed, not in shared_preload_libraries, or cron.database_name is another database): schedule these by other means: public.requeue_stale_webhook_jobs() every minute, public.purge_webhook_logs() daily, public.purge_api_rate_limit_log() hourly',
-      current_database();
-    return;
+    begin
+      if coalesce(current_setting('shared_preload_libraries', true), '') !~ '(^|[\s,])pg_cron([\s,]|$)' then
+        raise notice 'pg_cron is installed but not in shared_preload_libraries: %', advice;
+        return;
+      end if;
+    exception when insufficient_privilege then
+      null;  -- the setting is hidden from this role (hosted projects); creating the extension will tell
+    end;
+
+    begin
+      create extension if not exists pg_cron;
+    exception when others then
+      raise notice 'pg_cron cannot be used in database % (%): %', current_database(), sqlerrm, advice;
+      return;
+    end;
   end if;
-
-  create extension if not exists pg_cron;
 
   perform cron.schedule('webhooks-requeue-stale', '* * * * *',
                         'select public.requeue_stale_webhook_jobs()');

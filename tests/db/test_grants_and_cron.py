@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import pytest
 
 from tests.db.conftest import World, add_lead, claim, record, result
 
+ROOT = Path(__file__).resolve().parents[2]
 INTERNAL = [
     "claim_webhook_jobs(text,integer,integer)",
     "record_webhook_attempts(jsonb)",
@@ -102,9 +105,19 @@ async def test_purge_keeps_log_retention_days(db: asyncpg.Connection, world: Wor
     assert await db.fetchval("select count(*) from webhook_logs") == 1
 
 
-async def test_the_migrations_apply_without_pg_cron_and_schedule_nothing(db: asyncpg.Connection) -> None:
-    # Test clones are not pg_cron's database: the migration took the NOTICE path.
+async def test_without_pg_cron_the_cron_migration_applies_and_names_what_to_schedule(
+    db: asyncpg.Connection,
+) -> None:
+    # Test clones are not pg_cron's database (cron.database_name): the NOTICE path.
+    [migration] = sorted((ROOT / "supabase" / "migrations").glob("*_cron.sql"))
+    notices: list[str] = []
+    db.add_log_listener(lambda _conn, message: notices.append(message.message))
+    await db.execute(migration.read_text())
     assert await db.fetchval("select count(*) from pg_extension where extname = 'pg_cron'") == 0
+    [notice] = notices
+    assert "pg_cron" in notice
+    for function in ("requeue_stale_webhook_jobs()", "purge_webhook_logs()", "purge_api_rate_limit_log()"):
+        assert function in notice
 
 
 async def test_pg_cron_jobs_are_scheduled_where_pg_cron_runs(cron_db_dsn: str) -> None:
