@@ -1,0 +1,121 @@
+"""Query-plan regression: the claim and stats paths keep reading through their indexes.
+
+A lost or mismatched index does not break any functional test; it turns a 1 ms claim
+into a scan of the whole queue once the table is large. These tests fill a clone with
+enough rows for the planner to prefer the indexes (and ANALYZE it), run the real SQL
+functions once with auto_explain logging the plans of the statements inside them at
+NOTICE level, and inspect those plans. No timings are asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+
+CLAIM_INDEX = "webhook_queue_claim_idx"
+STATS_INDEX = "webhook_logs_routing_rule_id_created_at_idx"
+QUEUE_ROWS = 20_000
+LOG_RULES = 50
+LOG_ROWS = 40_000
+
+AUTO_EXPLAIN = (
+    "load 'auto_explain'",
+    "set auto_explain.log_min_duration = 0",
+    "set auto_explain.log_nested_statements = on",
+    "set auto_explain.log_format = json",
+    "set auto_explain.log_level = notice",
+)
+
+LEAD_ROWS = """
+insert into public.leads (funnel_id, data)
+select $1, jsonb_build_object('email', 'lead' || i || '@example.com', 'n', i)
+from generate_series(1, $2::int) as g(i)
+"""
+LOG_ROWS_SQL = """
+insert into public.webhook_logs
+  (lead_id, routing_rule_id, webhook_url, response_status, duration_ms, status, created_at)
+select $1, ($2::uuid[])[1 + (i % cardinality($2::uuid[]))], 'http://127.0.0.1/hook', 200, 5 + i % 50,
+       'success', now() - interval '60 days' + i * (interval '60 days' / $3::int)
+from generate_series(1, $3::int) as g(i)
+"""
+
+
+async def _tenant(db: asyncpg.Connection, rules: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    owner = uuid.uuid4()
+    await db.execute("insert into auth.users (id, email) values ($1, 'owner@example.com')", owner)
+    funnel = await db.fetchval(
+        "insert into public.funnels (owner_id, name, status) values ($1, 'Plans', 'active') returning id", owner)
+    rule_ids = [
+        await db.fetchval(
+            "insert into public.routing_rules (funnel_id, client_name, webhook_url)"
+            " values ($1, $2, 'http://127.0.0.1:9/hook') returning id", funnel, f"Client {n}")
+        for n in range(rules)
+    ]
+    return funnel, rule_ids
+
+
+async def _nested_plans(db: asyncpg.Connection, sql: str, *args: object) -> list[dict[str, Any]]:
+    """Run `sql` in a rolled-back transaction; the JSON plan of every statement it ran."""
+    notices: list[str] = []
+
+    def collect(_conn: object, message: asyncpg.PostgresLogMessage) -> None:
+        notices.append(str(message.message))
+
+    tx = db.transaction()
+    await tx.start()
+    try:
+        for setting in AUTO_EXPLAIN:
+            await db.execute(setting)
+        db.add_log_listener(collect)
+        await db.fetch(sql, *args)
+    finally:
+        db.remove_log_listener(collect)
+        await tx.rollback()
+    return [json.loads(text[text.index("{"):]) for text in notices if "{" in text]
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _all_nodes(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [node for plan in plans for node in _nodes(plan["Plan"])]
+
+
+def _index_scans(nodes: list[dict[str, Any]]) -> set[str]:
+    return {str(n["Index Name"]) for n in nodes if "Index Name" in n}
+
+
+def _seq_scans(nodes: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
+    return [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == table]
+
+
+async def test_claim_reads_due_deliveries_through_the_partial_claim_index(db: asyncpg.Connection) -> None:
+    funnel, _ = await _tenant(db, rules=1)
+    await db.execute(LEAD_ROWS, funnel, QUEUE_ROWS)  # the enqueue trigger writes one delivery per lead
+    await db.execute("analyze public.webhook_queue")
+
+    plans = await _nested_plans(db, "select * from public.claim_webhook_jobs('plans', 50, 60)")
+    nodes = _all_nodes(plans)
+
+    assert CLAIM_INDEX in _index_scans(nodes), f"claim did not use {CLAIM_INDEX}: {_index_scans(nodes)}"
+    assert not _seq_scans(nodes, "webhook_queue"), "claim scanned the whole webhook_queue"
+
+
+async def test_stats_read_one_rule_window_through_the_logs_index(db: asyncpg.Connection) -> None:
+    funnel, rule_ids = await _tenant(db, rules=LOG_RULES)
+    lead = await db.fetchval("insert into public.leads (funnel_id) values ($1) returning id", funnel)
+    await db.execute(LOG_ROWS_SQL, lead, rule_ids, LOG_ROWS)
+    await db.execute("analyze public.webhook_logs")
+
+    plans = await _nested_plans(db, "select * from public.get_webhook_stats($1, 30)", rule_ids[0])
+    nodes = _all_nodes(plans)
+
+    assert STATS_INDEX in _index_scans(nodes), f"stats did not use {STATS_INDEX}: {_index_scans(nodes)}"
+    assert not _seq_scans(nodes, "webhook_logs"), "stats scanned the whole webhook_logs"
