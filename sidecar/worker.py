@@ -382,11 +382,15 @@ class Worker:
     async def _loop(self, once: bool) -> None:
         while not self._stopping:
             asked, got = await self._claim_batch()
-            if got and got == asked:
-                continue  # the batch was full: more may be due right now
+            if got and got == asked and self._room() >= self._refill_at():
+                continue  # the batch was full and there is room: more may be due right now
             if once and await self._done_once():
                 return
             await self._wait(once)
+
+    def _refill_at(self) -> int:
+        """Free slots worth a claim when busy: refilling one slot at a time costs a claim per delivery."""
+        return max(1, min(self._opts.batch_size, self._opts.concurrency) // 2)
 
     def _room(self) -> int:
         return min(self._opts.batch_size, self._opts.concurrency - len(self._state.flights))
@@ -476,9 +480,10 @@ class Worker:
         return lease_left_s >= flight.job.timeout_ms / 1000 + LEASE_MARGIN_S
 
     def _landed(self, queue_id: UUID) -> None:
-        was_full = len(self._state.flights) >= self._opts.concurrency
         self._state.flights.pop(queue_id, None)
-        if was_full or not self._state.flights:
+        # Wake the loop when room reaches a claim's worth, not at every landing: a
+        # quiet worker would otherwise claim once per finished attempt.
+        if self._room() == self._refill_at() or not self._state.flights:
             self._slot_freed.set()
 
     # -- releasing ----------------------------------------------------------------
