@@ -124,6 +124,19 @@ def sidecar(ctx: Context, url: str, deliveries: int, concurrency: int,
     return result
 
 
+def describe_rpc(result: endtoend.Throughput) -> str:
+    """Calls, mean batch and server µs per delivery of claim and record in one sidecar run."""
+    parts = []
+    for name, short in (("claim_webhook_jobs", "claim"), ("record_webhook_attempts", "record")):
+        rpc = result.rpc.get(name)
+        if rpc is None or not rpc.calls:
+            parts.append(f"{short}: not counted")
+            continue
+        parts.append(f"{short} {rpc.calls:,} calls, {result.completed / rpc.calls:.1f} per call, "
+                     f"{rpc.total_ms * 1000 / max(result.completed, 1):.0f} µs/delivery")
+    return "; ".join(parts)
+
+
 # -- scenarios ---------------------------------------------------------------------
 
 
@@ -133,11 +146,13 @@ def run_throughput(ctx: Context) -> None:
     peer_by_batch = peer(ctx, c, ctx.plan.peer_batches)
     ctx.peer_batch = max(peer_by_batch, key=peer_by_batch.__getitem__)
     ceilings, sidecars, launches, peers = [], [], [], [peer_by_batch[ctx.peer_batch]]
+    calls: list[str] = []
     for round_number in range(ctx.plan.rounds):
         ceilings.append(ceiling(ctx, ctx.nginx.url, n, c))
         result = sidecar(ctx, ctx.nginx.url, n, c)
         sidecars.append(result.rate)
         launches.append(result.rate_from_launch)
+        calls.append(describe_rpc(result))
         if round_number:
             peers.append(peer(ctx, c, (ctx.peer_batch,))[ctx.peer_batch])
     top, mine, theirs = (statistics.median(x) for x in (ceilings, sidecars, peers))
@@ -160,6 +175,10 @@ def run_throughput(ctx: Context) -> None:
         f"- PGQueuer: {', '.join(fmt(x) for x in peers)}",
         f"- PGQueuer by batch size (round 1): "
         + ", ".join(f"{b}: {fmt(r)}" for b, r in sorted(peer_by_batch.items())),
+        "",
+        "The sidecar's RPC calls per round (pg_stat_user_functions; server time per delivery):",
+        "",
+        *(f"- round {i + 1}: {text}" for i, text in enumerate(calls)),
         "",
         f"Body: {ctx.body_file.stat().st_size} bytes, the payload the enqueue trigger builds for a lead. "
         "Receiver: nginx, 1 worker, `return 200`. The sidecar runs `webhook-sidecar run --once` with "

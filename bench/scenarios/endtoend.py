@@ -46,6 +46,21 @@ from public.webhook_queue q
 """
 
 
+FUNCTION_STATS_SQL = """
+select funcname, calls, total_time
+from pg_stat_user_functions
+where schemaname = 'public' and funcname in ('claim_webhook_jobs', 'record_webhook_attempts')
+"""
+
+
+@dataclass(frozen=True)
+class RpcCalls:
+    """How often the workers called an RPC during a run, and the server time it took."""
+
+    calls: int
+    total_ms: float
+
+
 @dataclass(frozen=True)
 class Throughput:
     deliveries: int
@@ -56,6 +71,7 @@ class Throughput:
     logged: int
     seconds: float
     seconds_from_launch: float
+    rpc: dict[str, RpcCalls]
 
     @property
     def rate(self) -> float:
@@ -130,19 +146,25 @@ async def throughput(bench: Bench, url: str, deliveries: int, concurrency: int, 
         tenant = await data.create_tenant(conn, url)
         await _insert_leads(conn, tenant, deliveries)
         await conn.execute("vacuum analyze public.webhook_queue")
-        dsn = bench.dsn(await conn.fetchval("select current_database()"))
+        name = await conn.fetchval("select current_database()")
+        dsn = bench.dsn(name)
+        # Counts the RPC calls of the sidecar's connections (opened after this).
+        await conn.execute(f"alter database {name} set track_functions = 'pl'")
         log = bench.scratch / f"sidecar-c{concurrency}-p{processes}.log"
         env = sidecar_env(dsn, concurrency, batch_size)
         launched = time.time()
         procs = [_launch(env, bench.scratch, log, once=True, prefix=prefix) for _ in range(processes)]
         await asyncio.to_thread(_wait_all, procs, budget_s, log)
         row = await conn.fetchrow(OUTCOME_SQL)
+        await conn.execute("select pg_stat_clear_snapshot()")
+        rpc = {r["funcname"]: RpcCalls(int(r["calls"]), float(r["total_time"]))
+               for r in await conn.fetch(FUNCTION_STATS_SQL)}
     assert row is not None
     first, last = float(row["first_claim"] or 0), float(row["last_completed"] or 0)
     return Throughput(
         deliveries=deliveries, concurrency=concurrency, processes=processes,
         completed=int(row["completed"]), not_completed=int(row["not_completed"]),
-        logged=int(row["logged"]), seconds=last - first, seconds_from_launch=last - launched,
+        logged=int(row["logged"]), seconds=last - first, seconds_from_launch=last - launched, rpc=rpc,
     )
 
 
