@@ -1,4 +1,4 @@
-"""The SQL in docs/operations.md runs as written against a migrated database."""
+"""The SQL in README.md runs as written against a migrated database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 RULE = "5b1f0c8e-8f7a-4d43-9b5e-2f8a6c1d0e11"  # the rule id the examples use
 
 
