@@ -355,12 +355,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, under 3 minutes")
     parser.add_argument("--only", type=lambda s: s.split(","), default=list(SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
-    parser.add_argument("--results", type=Path, default=BENCH_DIR / "RESULTS.md")
-    parser.add_argument("--plot", type=Path, default=BENCH_DIR / "plot.png")
+    parser.add_argument("--results", type=Path, help="default bench/RESULTS.md; a run with --only "
+                        "writes only where this says, so a partial run never replaces the full results")
+    parser.add_argument("--plot", type=Path, help="default bench/plot.png, under the same rule")
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    if set(args.only) == set(SCENARIOS):
+        args.results = args.results or BENCH_DIR / "RESULTS.md"
+        args.plot = args.plot or BENCH_DIR / "plot.png"
     return args
 
 
@@ -394,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
                 out.section(f"{name}: not measured", f"`{type(exc).__name__}: {exc}`")
         elapsed = time.monotonic() - started
         out.section("Run", f"Wall time of the whole suite: {elapsed / 60:.1f} min.")
-    report.write_results(args.results, out.markdown())
-    if ctx.series:
+    if args.results:
+        report.write_results(args.results, out.markdown())
+    if args.plot and ctx.series:
         report.plot(args.plot, ctx.series, f"Deliveries/s vs concurrency, nginx on 127.0.0.1, "
                                            f"{plan.deliveries:,} per point ({facts['nproc']} cores)")
     print(out.markdown())

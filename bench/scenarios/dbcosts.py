@@ -152,6 +152,7 @@ async def enqueue_cost(bench: Bench, leads: int = 10_000, rules: int = 2, reps: 
 
 
 RECORD_SQL = "select * from public.record_webhook_attempts($1::jsonb)"
+PLAN_QUEUE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,8 @@ async def rpc_cost(bench: Bench, batch: int, reps: int = 20) -> RpcCost:
     """Claim `batch` then record `batch` successes, `reps` times, committed like a worker does."""
     async with clone(bench, "rpc") as conn:
         tenant = await data.create_tenant(conn, "http://127.0.0.1:9/hook")
-        await data.insert_leads(conn, tenant.funnel_id, batch * (reps + 5))
+        # A queue the size of a busy hour, so the plans are the ones a real table gets.
+        await data.insert_leads(conn, tenant.funnel_id, max(PLAN_QUEUE_ROWS, batch * (reps + 5)))
         await conn.execute("vacuum analyze public.webhook_queue")
         claim_s: list[float] = []
         record_s: list[float] = []
@@ -209,7 +211,7 @@ async def record_plan(bench: Bench, batch: int = 50) -> str:
     """
     async with clone(bench, "recplan") as conn:
         tenant = await data.create_tenant(conn, "http://127.0.0.1:9/hook")
-        await data.insert_leads(conn, tenant.funnel_id, batch * 12)
+        await data.insert_leads(conn, tenant.funnel_id, max(PLAN_QUEUE_ROWS, batch * 12))
         await conn.execute("vacuum analyze public.webhook_queue")
         for _ in range(10):  # past the plan cache's first executions, like a running worker
             rows = await conn.fetch(CLAIM_SQL, "bench-rpc", batch, 60)
