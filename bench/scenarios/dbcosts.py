@@ -21,6 +21,10 @@ CLAIM_SQL = "select * from public.claim_webhook_jobs($1, $2, $3)"
 STATS_SQL = "select * from public.get_webhook_stats($1, $2)"
 DISABLE_ENQUEUE = "alter table public.leads disable trigger leads_enqueue_webhooks"
 RESET_LEADS = "truncate public.leads, public.webhook_queue, public.webhook_logs"
+COVERING_INDEX = """
+create index bench_logs_rule_created_covering on public.webhook_logs (routing_rule_id, created_at)
+  include (status, duration_ms)
+"""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class StatsCost:
     timing: Timing
     first_call_ms: float
     plan: str = ""
+    covering: Timing | None = None
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,21 @@ async def stats_cost(bench: Bench, log_rows: int, rules: int = 100, reps: int = 
             await conn.fetchrow(STATS_SQL, rule, 30)
             samples.append((time.perf_counter() - started) * 1000)
         found = await plans.nested_plans(conn, STATS_SQL, rule, 30)
+        covering = await _with_covering_index(conn, rule, reps)
     in_window = int(first["total_calls"]) if first else 0
-    return StatsCost(log_rows, in_window, Timing(samples), first_ms, _plan_lines(found, "webhook_logs"))
+    return StatsCost(log_rows, in_window, Timing(samples), first_ms, _plan_lines(found, "webhook_logs"), covering)
+
+
+async def _with_covering_index(conn: asyncpg.Connection, rule: object, reps: int) -> Timing:
+    """What-if, on this clone only: the same stats call with the columns it reads in the index."""
+    await conn.execute(COVERING_INDEX)
+    await conn.execute("vacuum analyze public.webhook_logs")  # index-only scans need the visibility map
+    samples = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        await conn.fetchrow(STATS_SQL, rule, 30)
+        samples.append((time.perf_counter() - started) * 1000)
+    return Timing(samples)
 
 
 async def enqueue_cost(bench: Bench, leads: int = 10_000, rules: int = 2, reps: int = 3) -> EnqueueCost:
@@ -182,9 +200,21 @@ def _success_results(rows: list[asyncpg.Record], worker: str) -> str:
     ])
 
 
-async def rpc_cost(bench: Bench, batch: int, reps: int = 20) -> RpcCost:
-    """Claim `batch` then record `batch` successes, `reps` times, committed like a worker does."""
+DROP_BOOKKEEPING_FKS = (
+    "alter table public.webhook_queue drop constraint webhook_queue_webhook_log_id_fkey",
+    "alter table public.webhook_logs drop constraint webhook_logs_queue_id_fkey",
+)
+
+
+async def rpc_cost(bench: Bench, batch: int, reps: int = 20, without_fks: bool = False) -> RpcCost:
+    """Claim `batch` then record `batch` successes, `reps` times, committed like a worker does.
+
+    `without_fks` is a what-if on the clone: the queue<->log foreign keys, which only
+    record_webhook_attempts itself writes, dropped.
+    """
     async with clone(bench, "rpc") as conn:
+        for statement in DROP_BOOKKEEPING_FKS if without_fks else ():
+            await conn.execute(statement)
         tenant = await data.create_tenant(conn, "http://127.0.0.1:9/hook")
         # A queue the size of a busy hour, so the plans are the ones a real table gets.
         await data.insert_leads(conn, tenant.funnel_id, max(PLAN_QUEUE_ROWS, batch * (reps + 5)))
