@@ -1,0 +1,85 @@
+"""A PostgreSQL cluster of the fault suite's own: scenarios restart and stop it.
+
+Each scenario gets a fresh clone of a migrated template. The figures every scenario
+reports are gathered, and written as a Markdown table when FAULTS_REPORT names a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from sidecar import migrate
+from sidecar.embedded import LocalCluster, free_port
+from tests.faults.ledger import FIGURES, figures_table
+
+TEMPLATE = "faults_template"
+_numbers = itertools.count(1)
+
+
+async def _admin(cluster: LocalCluster, sql: str) -> None:
+    conn = await asyncpg.connect(cluster.dsn("postgres"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _migrate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate.bootstrap(conn)
+        await migrate.migrate(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="package")
+def fault_cluster() -> Iterator[LocalCluster]:
+    root = Path(tempfile.mkdtemp(prefix="webhooks-faults-pg-"))
+    cluster = LocalCluster(root=root, port=free_port())
+    cluster.ensure_started()
+    asyncio.run(_admin(cluster, f"create database {TEMPLATE}"))
+    asyncio.run(_migrate(cluster.dsn(TEMPLATE)))
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def fault_dsn(fault_cluster: LocalCluster) -> Iterator[str]:
+    """A fresh migrated database on the fault cluster (started again if a scenario left it down)."""
+    if not fault_cluster.is_running():
+        fault_cluster.start()
+    name = f"faults_{next(_numbers)}"
+    asyncio.run(_admin(fault_cluster, f"create database {name} template {TEMPLATE}"))
+    yield fault_cluster.dsn(name)
+    if not fault_cluster.is_running():
+        fault_cluster.start()
+    asyncio.run(_admin(fault_cluster, f"drop database if exists {name} with (force)"))
+
+
+@pytest.fixture
+async def db(fault_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(fault_dsn)
+    try:
+        yield conn
+    finally:
+        if not conn.is_closed():
+            await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def faults_report() -> Iterator[None]:
+    yield
+    target = os.environ.get("FAULTS_REPORT")
+    if target and FIGURES:
+        Path(target).write_text(figures_table())
