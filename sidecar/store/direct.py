@@ -92,12 +92,20 @@ class DirectStore:
 
     @classmethod
     async def connect(cls, dsn: str, max_size: int = POOL_MAX) -> DirectStore:
+        # No connection floor: asyncpg would rebuild it in the background while the server
+        # is down, logging a traceback per try; calls reconnect on demand (with our backoff).
         with translated():
             pool = await asyncpg.create_pool(
-                dsn, min_size=1, max_size=max_size, init=_init_connection,
+                dsn, min_size=0, max_size=max_size, init=_init_connection,
                 timeout=CONNECT_TIMEOUT_S, command_timeout=60,
             )
-        return cls(dsn, pool)
+        store = cls(dsn, pool)
+        try:
+            await store.ping()  # an empty pool has not connected yet: fail here, not later
+        except BaseException:
+            pool.terminate()
+            raise
+        return store
 
     # -- calls ------------------------------------------------------------------
 
