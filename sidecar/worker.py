@@ -185,6 +185,7 @@ class Recorder:
         self._idle.set()
         self._closing = False
         self._writing = 0
+        self._behind = False
         self.recorded_count = 0
 
     def add(self, job: Job, outcome: Outcome, delay_ms: int | None) -> None:
@@ -200,6 +201,20 @@ class Recorder:
     async def drain(self) -> None:
         """Return once everything added so far has been written."""
         await self._idle.wait()
+
+    def database_lost(self) -> None:
+        """A call failed on the database: until all that is held is written, `caught_up` waits."""
+        self._behind = True
+
+    async def caught_up(self) -> None:
+        """Return at once, unless the database failed a call since: then once all is written.
+
+        Results held through a database outage must land before the next claim: their
+        leases may have expired meanwhile, and a claim would hand them out again.
+        """
+        if self._behind:
+            await self.drain()
+            self._behind = False
 
     async def run(self) -> None:
         """Write batches until `close()`; returns after the last one."""
@@ -276,6 +291,7 @@ class Recorder:
         ]
 
     def _db_down(self, state: RetryCallState) -> None:
+        self.database_lost()
         self._events.database_reachable(False)
         error = state.outcome.exception() if state.outcome else None
         log.warning("recording %d results failed (%s); retrying", self.pending, error)
@@ -410,6 +426,7 @@ class Worker:
     async def _claim(self, room: int, lease_s: int) -> list[Job]:
         async for attempt in db_retrying(is_transient, before_sleep=self._claim_failed):
             with attempt:
+                await self._recorder.caught_up()
                 return await self._claim_shielded(room, lease_s)
         return []  # pragma: no cover - db_retrying reraises
 
@@ -425,6 +442,7 @@ class Worker:
         return jobs
 
     def _claim_failed(self, state: RetryCallState) -> None:
+        self._recorder.database_lost()
         self._events.database_reachable(False)
         error = state.outcome.exception() if state.outcome else None
         log.warning("claiming deliveries failed (%s); retrying", error)
