@@ -114,6 +114,22 @@ def header_problem(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be called (unparsable, not http(s), no host, a bad port), or None."""
+    try:
+        parsed = URL(url)
+        port = parsed.port
+    except ValueError as exc:
+        return f"invalid URL: {exc}"
+    if parsed.scheme not in ("http", "https"):
+        return "invalid URL: only http:// and https:// targets can be called"
+    if not parsed.raw_host:
+        return "invalid URL: it names no host"
+    if not port:
+        return "invalid URL: port 0 cannot be called"
+    return None
+
+
 def one_line(text: str, limit: int = 500) -> str:
     """Whitespace collapsed and length capped: peers' garbage can end up in error messages."""
     flat = " ".join(text.split())
@@ -224,7 +240,8 @@ class Deliverer:
         body = compact_jsonb_text(job.payload)
         headers = build_headers(job, body, int(time.time()), self._user_agent)
         exchange = _Exchange(mask_headers(headers), time.monotonic())
-        problem = header_problem(headers)
+        # aiohttp asserts instead of raising on some of these (a port out of range).
+        problem = url_problem(job.webhook_url) or header_problem(headers)
         if problem is not None:
             return exchange.outcome("network", f"request not sent: {problem}")
         try:

@@ -84,6 +84,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+def _host(url: str) -> str | None:
+    # A rule's URL is whatever its owner typed; an unparsable one must not cost the line.
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 def attempt_fields(job: Job, outcome: Outcome, retry_in_ms: int | None) -> dict[str, Any]:
     """The values of one attempt line, in the order they are printed."""
     return {
@@ -95,7 +103,7 @@ def attempt_fields(job: Job, outcome: Outcome, retry_in_ms: int | None) -> dict[
         "http_status": outcome.status,
         "error_type": outcome.error_type,
         "duration_ms": outcome.duration_ms,
-        "host": urlsplit(job.webhook_url).hostname,
+        "host": _host(job.webhook_url),
         "retry_in_ms": retry_in_ms,
         "error": outcome.error_message,
     }
