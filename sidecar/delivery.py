@@ -70,6 +70,18 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: MASK if is_secret_header(name) else value for name, value in headers.items()}
 
 
+def logged_request_headers(url: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """The request's headers as logged: secrets masked, plus the Basic auth aiohttp adds for URL credentials."""
+    logged = mask_headers(headers)
+    try:
+        has_credentials = URL(url).user is not None
+    except ValueError:
+        has_credentials = False
+    if has_credentials:
+        logged["Authorization"] = MASK
+    return logged
+
+
 def response_headers_dict(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Lower-cased names; repeated headers joined with ", " so none is lost; secrets masked."""
     merged: dict[str, str] = {}
@@ -239,7 +251,7 @@ class Deliverer:
         """POST the job's payload once; every remote fault comes back as an Outcome."""
         body = compact_jsonb_text(job.payload)
         headers = build_headers(job, body, int(time.time()), self._user_agent)
-        exchange = _Exchange(mask_headers(headers), time.monotonic())
+        exchange = _Exchange(logged_request_headers(job.webhook_url, headers), time.monotonic())
         # aiohttp asserts instead of raising on some of these (a port out of range).
         problem = url_problem(job.webhook_url) or header_problem(headers)
         if problem is not None:

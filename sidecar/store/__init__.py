@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 from sidecar.domain import AttemptResult, Job
@@ -144,17 +145,17 @@ def recorded_from_row(row: Mapping[str, Any]) -> RecordedAttempt:
 
 
 def result_element(result: AttemptResult) -> dict[str, Any]:
-    """One element of `record_webhook_attempts(results)`, safe for jsonb.
+    """One element of `record_webhook_attempts(results)`, safe for jsonb and for the log.
 
     jsonb refuses the NUL character, which a receiver can send in a body or header,
-    so it is replaced like any other undecodable byte.
+    so it is replaced like any other undecodable byte; a password in the URL is masked.
     """
     outcome = result.outcome
     return {
         "queue_id": str(result.job.queue_id),
         "worker_id": result.worker_id,
         "attempt_number": result.job.attempt_number,
-        "webhook_url": result.job.webhook_url,
+        "webhook_url": without_password(result.job.webhook_url),
         "request_headers": _clean_map(outcome.request_headers),
         "response_status": outcome.status,
         "response_headers": _clean_map(outcome.response_headers),
@@ -165,6 +166,20 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
         "error_message": None if outcome.success else _clean(outcome.error_message),
         "retry_in_ms": result.retry_in_ms,
     }
+
+
+def without_password(url: str) -> str:
+    """The URL as logged: a password in it (sent as Basic auth) replaced by ***, like a logged secret header."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def results_json(results: Sequence[AttemptResult]) -> str:
