@@ -61,3 +61,4 @@ class AttemptResult:
     worker_id: str
     outcome: Outcome
     retry_in_ms: int | None
+    log_id: UUID | None = None  # drawn once per attempt: a result sent again is not logged again

@@ -33,7 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from tenacity import RetryCallState
 
@@ -159,6 +159,9 @@ class _Finished:
     job: Job
     outcome: Outcome
     delay_ms: int | None
+    # The log row's id, fixed before the first write: a write that committed but whose
+    # reply was lost is sent again, and the database must know it already has it.
+    log_id: UUID = field(default_factory=uuid4)
 
 
 class Recorder:
@@ -286,7 +289,8 @@ class Recorder:
     def _results(self, batch: Sequence[_Finished]) -> list[AttemptResult]:
         now = time.monotonic()
         return [
-            AttemptResult(f.job, self._worker_id, f.outcome, remaining_delay_ms(f.delay_ms, f.outcome.ended_at, now))
+            AttemptResult(f.job, self._worker_id, f.outcome,
+                          remaining_delay_ms(f.delay_ms, f.outcome.ended_at, now), f.log_id)
             for f in batch
         ]
 

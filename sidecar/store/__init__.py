@@ -165,6 +165,7 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
         "error_type": None if outcome.success else outcome.error_type,
         "error_message": None if outcome.success else _clean(outcome.error_message),
         "retry_in_ms": result.retry_in_ms,
+        **({} if result.log_id is None else {"log_id": str(result.log_id)}),
     }
 
 

@@ -13,6 +13,7 @@ from tests.faults.harness import (
     Sidecar, all_ended, processing_of, seed_leads, seed_rule, start_sidecar, wait_until,
 )
 from tests.faults.ledger import check_ledger
+from tests.faults.pgproxy import CommitCutter
 from tests.faults.receiver import ChaosReceiver, Mode, always
 
 pytestmark = pytest.mark.faults
@@ -83,3 +84,18 @@ async def test_postgres_gone_longer_than_the_lease_brings_no_storm_of_second_del
     assert figures.duplicates == 0, (
         f"{figures.duplicates} deliveries went out twice after the outage: results held through it were "
         "not recorded before their expired deliveries were claimed again")
+
+
+async def test_replies_lost_after_commit_do_not_log_an_attempt_twice(
+    db: asyncpg.Connection, fault_dsn: str, fault_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    assert fault_cluster.port is not None
+    with ChaosReceiver() as receiver, CommitCutter(fault_cluster.port, "record_webhook_attempts", seed=4) as proxy:
+        rule = await seed_rule(db, receiver.url(), timeout_ms=1000)
+        await seed_leads(db, rule, DELIVERIES)
+        through_proxy = f"postgresql://postgres@127.0.0.1:{proxy.port}/{fault_dsn.rsplit('/', 1)[1]}?sslmode=disable"
+        sidecar = await start_sidecar(through_proxy, tmp_path, "unlucky", WEBHOOK_BATCH_SIZE="20")
+        await wait_until(lambda: _ended_while_alive(db, sidecar), 60, "every delivery to end despite lost replies")
+        assert await sidecar.terminate() == 0, sidecar.tail()
+        await check_ledger(db, receiver.hits(), "replies of committed record calls lost (TCP proxy cuts)", exact=True)
+    assert proxy.cuts > 0, "the proxy never cut a reply"
