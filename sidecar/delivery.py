@@ -32,6 +32,8 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Self
 
@@ -293,8 +295,24 @@ def _record_head(exchange: _Exchange, response: ClientResponse) -> bytearray:
         (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
     )
     if response.status in RETRY_AFTER_STATUSES:
-        exchange.retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
+        exchange.retry_after_s = parse_retry_after(response.headers.get("Retry-After"),
+                                                   now=response_date(response.headers.get("Date")))
     return body
+
+
+def response_date(value: str | None) -> float | None:
+    """The response's Date header as a unix time, or None.
+
+    A Retry-After date is read against it, not against our clock: the two dates come
+    from the same server, so a sidecar whose clock is off still waits what was asked.
+    """
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
 async def _read_capped(response: ClientResponse, into: bytearray, cap: int) -> None:
