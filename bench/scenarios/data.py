@@ -143,4 +143,6 @@ async def fill_logs(conn: asyncpg.Connection, tenant: Tenant, rows: int, span_da
         async with conn.transaction():
             await conn.execute("set local session_replication_role = replica")
             await conn.execute(INSERT_LOGS, leads, tenant.rule_ids, span, rows, start, end)
-    await conn.execute("vacuum analyze public.webhook_logs")
+    # Replica mode skipped the stats rollup's triggers too: build it from the rows, as the migration does.
+    await conn.execute("select public.webhook_stats_rebuild()")
+    await conn.execute("vacuum analyze public.webhook_logs, public.webhook_stats_hourly")
