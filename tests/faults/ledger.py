@@ -42,13 +42,15 @@ def figures_table() -> str:
     rows: dict[str, list[Figures]] = defaultdict(list)
     for figures in FIGURES:
         rows[figures.fault].append(figures)
-    lines = ["| fault | runs | deliveries | requests received | attempts logged | lost | duplicates |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| fault | runs | deliveries | requests received | attempts logged | in flight at the fault "
+             "| lost | duplicates |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for fault, runs in rows.items():
         lines.append(
             f"| {fault} | {len(runs)} | {sum(r.deliveries for r in runs)} | "
             f"{sum(r.requests_received for r in runs)} | {sum(r.attempts_logged for r in runs)} | "
-            f"{sum(r.lost for r in runs)} | {sum(r.duplicates for r in runs)} |")
+            f"{sum(r.in_flight_at_fault for r in runs)} | {sum(r.lost for r in runs)} | "
+            f"{sum(r.duplicates for r in runs)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -131,4 +133,24 @@ async def check_ledger(
                          f"attempts logged twice: {twice_logged[:3]}")
     if exact:
         assert len(logs) == len(hits), f"{len(logs)} log rows for {len(hits)} requests received"
+    return figures
+
+
+async def check_refused_or_failed(db: asyncpg.Connection, hits: Sequence[Hit], fault: str) -> Figures:
+    """The bad-input ledger: every delivery ended, each with its attempts logged; none reached twice.
+
+    Deliveries to unusable URLs never reach a receiver, so they count as lost only
+    when they did not end or left no log row saying why.
+    """
+    queue = await db.fetch(
+        "select q.webhook_id::text, q.status::text, q.attempt_number,"
+        " (select count(*) from public.webhook_logs l where l.queue_id = q.id) as logged"
+        " from public.webhook_queue q")
+    stuck = [r for r in queue if r["status"] not in ("completed", "failed") or r["logged"] != r["attempt_number"]]
+    twice = [k for k, n in Counter((h.webhook_id, h.path) for h in hits).items() if n > 1]
+    figures = Figures(fault, len(queue), sum(int(r["logged"]) for r in queue), len(hits), len(stuck),
+                      len(twice), 0)
+    FIGURES.append(figures)
+    assert not stuck, f"{len(stuck)} deliveries of bad input did not end with every attempt logged: {stuck[:3]}"
+    assert not twice, f"bad input was delivered twice: {twice[:3]}"
     return figures

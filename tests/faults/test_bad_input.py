@@ -16,6 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.faults.harness import Sidecar, all_ended, start_sidecar, wait_until
+from tests.faults.ledger import check_refused_or_failed
 from tests.faults.receiver import ChaosReceiver
 from tests.integration.support import Rule, insert_lead, make_rule
 
@@ -76,6 +77,7 @@ async def test_malformed_and_non_http_urls_end_failed_with_a_logged_reason(
 
         sidecar = await _run_to_the_end(fault_dsn, tmp_path, db)
         hits = receiver.hits()
+        await check_refused_or_failed(db, hits, "bad input: malformed, non-http and credentialed URLs")
 
     for url, rule in bad.items():
         rows = await _outcomes(db, rule)
@@ -107,6 +109,7 @@ async def test_extreme_configs_and_unusual_leads_are_refused_or_delivered_intact
 
         await _run_to_the_end(fault_dsn, tmp_path, db)
         hits = receiver.hits()
+        await check_refused_or_failed(db, hits, "bad input: 50 x 8 KB headers, 1 MB lead, unusual Unicode")
 
     assert await db.fetchval("select count(*) from leads") == len(UNUSUAL_LEADS)
     assert len(hits) == len(UNUSUAL_LEADS)

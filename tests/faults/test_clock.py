@@ -50,9 +50,9 @@ async def test_a_sidecar_with_its_clock_off_retries_when_the_database_says(
 
     _assert_clock_was_off(failing.hits(), offset)
     for gap in _retry_gaps(failing.hits()):
-        assert RETRY_DELAY_MS / 1000 <= gap < 10, f"retry after a 500 came {gap:.1f} s later"
+        assert RETRY_DELAY_MS / 1000 <= gap < 60, f"retry after a 500 came {gap:.1f} s later"
     for gap in _retry_gaps(throttling.hits()):
-        assert RETRY_AFTER_DATE_S - 1 <= gap < 10, f"retry after a dated Retry-After came {gap:.1f} s later"
+        assert RETRY_AFTER_DATE_S - 1 <= gap < 60, f"retry after a dated Retry-After came {gap:.1f} s later"
 
 
 async def _ended_alive(db: asyncpg.Connection, sidecar: Sidecar) -> bool:
