@@ -5,15 +5,17 @@ ways a framework would not let it: resets, answers that never come, bodies dripp
 byte at a time or far larger than the sender reads. It runs its own event loop in a
 thread, so the test's loop and the sidecar processes are free to do their work.
 
-What it does to each request is a `Mode`, chosen by a `Chooser` from the request's
-`webhook-id` and how many times that id was seen before, so a seeded run makes the
-same choices whatever order the requests arrive in.
+What it does to each request is a `Mode`, chosen by a `Chooser` from a stable key of
+the request (the lead's `n` when the payload has one, else its `webhook-id`) and how
+many times that delivery was seen before, so a seeded run makes the same choices
+whatever order the requests arrive in, and from one run to the next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import socket
 import struct
@@ -55,15 +57,15 @@ Chooser = Callable[[str, int], Mode]
 
 
 def always(mode: Mode) -> Chooser:
-    return lambda _webhook_id, _seen: mode
+    return lambda _key, _seen: mode
 
 
 def chaos(seed: int, weights: dict[Mode, int]) -> Chooser:
-    """A seeded random mode per (webhook-id, nth request for it): the same whatever the arrival order."""
+    """A seeded random mode per (delivery key, nth request for it): the same whatever the arrival order."""
     modes, counts = list(weights), list(weights.values())
 
-    def choose(webhook_id: str, seen: int) -> Mode:
-        return random.Random(f"{seed}:{webhook_id}:{seen}").choices(modes, counts)[0]
+    def choose(key: str, seen: int) -> Mode:
+        return random.Random(f"{seed}:{key}:{seen}").choices(modes, counts)[0]
     return choose
 
 
@@ -173,7 +175,7 @@ class ChaosReceiver:
         with self._lock:
             seen = self._seen.get(webhook_id, 0)
             self._seen[webhook_id] = seen + 1
-        mode = self.chooser(webhook_id, seen)
+        mode = self.chooser(stable_key(request.body, webhook_id), seen)
         hit = Hit(webhook_id, request.path, mode, time.monotonic(), request.body, request.headers)
         with self._lock:
             self._hits.append(hit)
@@ -207,6 +209,14 @@ _SIMPLE: dict[Mode, tuple[int, str, Sequence[tuple[str, str]]]] = {
     Mode.ERROR: (500, "Internal Server Error", ()),
     Mode.THROTTLE: (429, "Too Many Requests", (("Retry-After", "1"),)),
 }
+
+
+def stable_key(body: bytes, webhook_id: str) -> str:
+    """The lead's `n` (tests number their leads), which unlike the webhook-id repeats across runs."""
+    try:
+        return str(json.loads(body)["data"]["lead"]["n"])
+    except (ValueError, KeyError, TypeError):
+        return webhook_id
 
 
 def dated_retry_after(now: float) -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ LEADS_PER_RULE = 5
 
 
 def first_then_ok(mode: Mode) -> Chooser:
-    return lambda _webhook_id, seen: mode if seen == 0 else Mode.OK
+    return lambda _key, seen: mode if seen == 0 else Mode.OK
 
 
 @pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime missing: run scripts/bootstrap.sh")

@@ -46,6 +46,8 @@ async def test_sigterm_under_load_finishes_and_records_in_flight_attempts_then_e
         second = await start_sidecar(fault_dsn, tmp_path, "resuming", **settings)
         await wait_until(lambda: all_ended(db), 60, "the rest to be delivered after the restart")
         assert await second.terminate() == 0, second.tail()
-        await check_ledger(db, receiver.hits(), "SIGTERM under load, then a restart", exact=True)
+        figures = await check_ledger(db, receiver.hits(), "SIGTERM under load, then a restart",
+                                     in_flight_at_fault=in_flight, exact=True)
     assert in_flight > 0 and counts.get("pending", 0) > 0, "the SIGTERM did not land mid-run"
+    assert figures.duplicates == 0, "an attempt in flight at SIGTERM was cut off and made again"
 
