@@ -58,6 +58,7 @@ RESERVED_HEADERS = frozenset(
 _SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _SECRET_PARTS = ("key", "token", "secret", "signature")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE_CHAR = re.compile("[\r\n\0]")
 
 
 @functools.lru_cache(maxsize=4096)  # the same few names come back on every attempt
@@ -123,15 +124,22 @@ def header_problem(headers: Mapping[str, str]) -> str | None:
     for name, value in headers.items():
         if not _TOKEN.match(name):
             return f"header name {name!r} is not a valid HTTP token"
-        if any(ch in value for ch in "\r\n\0"):
+        if _BAD_VALUE_CHAR.search(value):
             return f"header {name} has a line break or NUL in its value"
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def target_url(url: str) -> URL:
+    """The parsed URL, once per distinct URL: every attempt to a rule calls the same one."""
+    return URL(url)
+
+
+@functools.lru_cache(maxsize=4096)
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be called (unparsable, not http(s), no host, a bad port), or None."""
     try:
-        parsed = URL(url)
+        parsed = target_url(url)
         port = parsed.port
     except ValueError as exc:
         return f"invalid URL: {exc}"
@@ -271,8 +279,9 @@ class Deliverer:
 
     async def _call(self, url: str, body: bytes, headers: dict[str, str], exchange: _Exchange) -> Outcome:
         session = self._require_session()
-        check_literal(URL(url).raw_host or "", allow_private=self._allow_private)
-        response = await session.post(url, data=body, headers=headers, allow_redirects=False)
+        target = target_url(url)
+        check_literal(target.raw_host or "", allow_private=self._allow_private)
+        response = await session.post(target, data=body, headers=headers, allow_redirects=False)
         try:
             body_so_far = _record_head(exchange, response)
             await _read_capped(response, body_so_far, self._max_response_bytes)

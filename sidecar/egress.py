@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
+from functools import lru_cache
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -85,10 +86,18 @@ def _with_embedded_ipv4(text: str) -> str:
 
 def check_literal(host: str, *, allow_private: bool) -> None:
     """Raise EgressRefused when `host` is a literal IP that may not be dialled."""
+    refused = _refused_literal(host, allow_private)
+    if refused is not None:
+        raise EgressRefused(refused, refused)
+
+
+@lru_cache(maxsize=4096)
+def _refused_literal(host: str, allow_private: bool) -> str | None:
+    # Runs before every attempt; a host's answer never changes, so parse it once.
     address = parse_ip(host)
     if address is None or allow_private or is_public(address):
-        return
-    raise EgressRefused(str(address), str(address))
+        return None
+    return str(address)
 
 
 class CheckedResolver(AbstractResolver):

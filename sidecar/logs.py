@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from functools import lru_cache
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -19,6 +21,7 @@ from sidecar.domain import Job, Outcome
 from sidecar.metrics import attempt_status
 
 ATTEMPT_LOGGER = "sidecar.attempts"
+_NEEDS_QUOTES = re.compile(r'[ "=\\]')
 _HANDLER_MARK = "_sidecar_handler"
 
 
@@ -38,8 +41,13 @@ def configure_logging(fmt: str, level: int | str = logging.INFO, stream: IO[str]
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return f"{_second(int(record.created))}.{int(record.msecs):03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _second(unix_second: int) -> str:
+    # One attempt line per delivery: formatting the date once per second, not per line.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix_second))
 
 
 def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
@@ -48,10 +56,12 @@ def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
 
 
 def _logfmt_value(value: Any) -> str:
-    text = "-" if value is None else str(value)
-    if text == "" or any(c in text for c in ' "=\\') or not text.isprintable():
-        return json.dumps(text)
-    return text
+    if value is None:
+        return "-"
+    text = value if type(value) is str else str(value)
+    if text and text.isprintable() and _NEEDS_QUOTES.search(text) is None:
+        return text
+    return json.dumps(text)
 
 
 class TextFormatter(logging.Formatter):
@@ -84,6 +94,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+@lru_cache(maxsize=1024)
 def _host(url: str) -> str | None:
     # A rule's URL is whatever its owner typed; an unparsable one must not cost the line.
     try:

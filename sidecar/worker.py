@@ -2,8 +2,9 @@
 
 Flow of one delivery through a worker:
 
-    claim (a batch, while fewer than `concurrency` are in flight)
+    claim (a batch, while fewer than `concurrency` + one batch are held)
       -> wait for a slot of its target host (`per_host_concurrency`); other hosts go on
+      -> wait for one of `concurrency` attempt slots
       -> attempt (Deliverer; an Outcome value, never an exception)
       -> retry policy (retry.retry_delay_ms)
       -> Recorder buffer -> record_webhook_attempts in batches
@@ -346,6 +347,7 @@ class Worker:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._attempt_slots = asyncio.Semaphore(options.concurrency)
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- public -------------------------------------------------------------------
@@ -412,8 +414,16 @@ class Worker:
         """Free slots worth a claim when busy: refilling one slot at a time costs a claim per delivery."""
         return max(1, min(self._opts.batch_size, self._opts.concurrency) // 2)
 
+    def _holding_limit(self) -> int:
+        """Deliveries held at once: `concurrency` attempting plus one batch claimed ahead.
+
+        Without the batch ahead, every slot that frees up waits for a claim round trip
+        before it is used again, and the HTTP pipeline runs half empty.
+        """
+        return self._opts.concurrency + self._opts.batch_size
+
     def _room(self) -> int:
-        return min(self._opts.batch_size, self._opts.concurrency - len(self._state.flights))
+        return min(self._opts.batch_size, self._holding_limit() - len(self._state.flights))
 
     async def _claim_batch(self) -> tuple[int, int]:
         room = self._room()
@@ -482,7 +492,7 @@ class Worker:
 
     async def _deliver(self, flight: _Flight) -> None:
         job = flight.job
-        async with self._hosts.slot(host_key(job.webhook_url)):
+        async with self._hosts.slot(host_key(job.webhook_url)), self._attempt_slots:
             if not self._may_start(flight):
                 self._release_later([job.queue_id])
                 return

@@ -165,23 +165,24 @@ async def test_a_job_waiting_for_its_hosts_slot_does_not_hold_up_another_host() 
     assert len(store.recorded) == 3
 
 
-async def test_claims_stop_at_the_concurrency_limit() -> None:
-    store = MemoryStore([make_job(f"https://h{i}.example/") for i in range(10)])
+async def test_attempts_stop_at_the_concurrency_limit_and_claims_one_batch_ahead() -> None:
+    store = MemoryStore([make_job(f"https://h{i}.example/") for i in range(20)])
     attempts = Attempts()
-    gates = [attempts.hold(f"https://h{i}.example/") for i in range(10)]
-    worker = Worker(store, attempts, options(concurrency=3, batch_size=10))  # type: ignore[arg-type]
+    gates = [attempts.hold(f"https://h{i}.example/") for i in range(20)]
+    worker = Worker(store, attempts, options(concurrency=3, batch_size=4))  # type: ignore[arg-type]
 
     running = asyncio.create_task(worker.run(once=True))
     while len(attempts.started) < 3:
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # a worker ignoring the limit would claim more meanwhile
-    in_flight = worker.in_flight
+    await asyncio.sleep(0.05)  # a worker ignoring the limits would start or claim more meanwhile
+    started, held = len(attempts.started), worker.in_flight
     for gate in gates:
         gate.set()
     await running
 
-    assert in_flight == 3
-    assert len(store.recorded) == 10
+    assert started == 3
+    assert held == 3 + 4
+    assert len(store.recorded) == 20
 
 
 async def test_a_timeout_longer_than_the_lease_is_released_and_the_next_claim_leases_longer() -> None:
