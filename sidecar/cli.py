@@ -31,7 +31,6 @@ from sidecar.settings import Settings, SettingsError, load_settings
 from sidecar.retry import db_retrying
 from sidecar.store import Row, Store, StoreError, is_transient, with_retries
 from sidecar.store.direct import DirectStore
-from sidecar.store.postgrest import PostgrestStore
 from sidecar.worker import Worker, WorkerOptions
 
 PROG = "webhook-sidecar"
@@ -186,8 +185,16 @@ async def _connect(settings: Settings) -> Store:
             _note("DATABASE_URL and SUPABASE_URL are both set: using DATABASE_URL (direct connection)")
         return await DirectStore.connect(settings.database_url or "")
     if settings.transport == "supabase":
-        return await PostgrestStore.connect(settings.supabase_url or "", settings.supabase_service_key or "")
+        return await _postgrest_store(settings)
     return await DirectStore.connect(await start_embedded(settings))
+
+
+async def _postgrest_store(settings: Settings) -> Store:
+    # Imported on use: the supabase client and its dependencies take a while to load,
+    # and the direct and embedded paths never need them.
+    from sidecar.store.postgrest import PostgrestStore
+
+    return await PostgrestStore.connect(settings.supabase_url or "", settings.supabase_service_key or "")
 
 
 async def start_embedded(settings: Settings) -> str:
@@ -411,7 +418,7 @@ async def cmd_migrate(settings: Settings) -> int:
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     ping, dsn, store = None, None, None
     if settings.transport == "supabase":
-        store = await PostgrestStore.connect(settings.supabase_url or "", settings.supabase_service_key or "")
+        store = await _postgrest_store(settings)
         ping = store.ping
     elif settings.transport == "embedded":
         cluster = LocalCluster(root=settings.data_dir)
