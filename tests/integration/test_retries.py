@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from sidecar.store.direct import DirectStore
-from tests.integration.support import Receiver, insert_lead, make_rule, reply, run_once
+from tests.integration.support import Receiver, insert_lead, make_rule, reply, run_once, run_until
 
 # The gap the database records between an attempt's log and the next attempt's
 # scheduled time is the policy's delay minus the time from the attempt's end to the
@@ -126,3 +126,21 @@ async def test_a_blocked_target_is_refused_once_and_never_retried(
     assert (log["status"], log["error_type"]) == ("failed", "blocked")
     assert await db.fetchval("select status from webhook_queue") == "failed"
     assert receiver.hits == []
+
+
+async def test_a_running_worker_makes_its_retry_when_due_not_at_the_next_poll(
+    db: asyncpg.Connection, store: DirectStore, receiver: Receiver
+) -> None:
+    url = receiver.script("/once", reply(500), reply(200))
+    rule = await make_rule(db, url, retry_delay_ms=300, max_retries=1)
+    await insert_lead(db, rule.funnel_id)
+
+    async def delivered() -> bool:
+        return await db.fetchval("select status from webhook_queue") == "completed"
+
+    # A poll interval far longer than the test's limit: only waking for the retry can finish it.
+    await run_until(store, delivered, limit_s=10.0, poll_interval_s=60.0)
+
+    first, second = await db.fetch("select created_at from webhook_logs order by attempt_number")
+    assert len(receiver.hits) == 2
+    assert (second["created_at"] - first["created_at"]).total_seconds() < 0.3 * 1.1 + RECORD_LAG_BOUND_MS / 1000
