@@ -347,7 +347,9 @@ def classify(exc: BaseException) -> tuple[ErrorType, str]:
         return "invalid_response", f"not a valid HTTP response: {exc.message}"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return _classify_payload(exc)
-    if isinstance(exc, ValueError):  # yarl and aiohttp refuse malformed URLs this way
+    # yarl and aiohttp refuse malformed URLs with ValueError; aiohttp's certificate
+    # error is a ValueError too (through ssl.CertificateError), so it is excluded.
+    if isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError):
         return "network", f"invalid URL: {exc}"
     return "network", _network_message(exc)
 

@@ -44,6 +44,7 @@ async def test_an_untrusted_certificate_is_a_network_failure_and_nothing_is_deli
     outcome = await deliverer.attempt(make_job(url))
 
     assert outcome.error_type == "network"
+    assert (outcome.error_message or "").startswith("TLS handshake failed:")
     assert "certificate" in (outcome.error_message or "").lower()
     assert outcome.status is None
     assert seen == []
