@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,14 +121,6 @@ async def seed_leads(db: asyncpg.Connection, rule: Rule, count: int) -> None:
         "insert into public.leads (funnel_id, data)"
         " select $1, jsonb_build_object('email', 'lead' || n || '@example.com', 'n', n)"
         " from generate_series(1, $2) as n", rule.funnel_id, count)
-
-
-def new_worker_id(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:6]}"
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 async def started(sidecars: list[Sidecar], limit_s: float = 30.0) -> None:
