@@ -18,6 +18,7 @@ import pytest
 
 from sidecar import migrate
 from sidecar.embedded import LocalCluster, free_port
+from tests.faults.harness import kill_leftovers
 from tests.faults.ledger import FIGURES, figures_table
 
 TEMPLATE = "faults_template"
@@ -73,6 +74,7 @@ async def db(fault_dsn: str) -> AsyncIterator[asyncpg.Connection]:
     try:
         yield conn
     finally:
+        await kill_leftovers()
         if not conn.is_closed():
             await conn.close()
 

@@ -18,6 +18,7 @@ from tests.integration.support import Rule, make_rule
 
 EXE = str(Path(sys.executable).parent / "webhook-sidecar")
 STOP_LIMIT_S = 60.0
+STARTED: list[Sidecar] = []  # every process a scenario started, so none outlives a failed one
 _TRANSPORT_VARS = frozenset({
     "DATABASE_URL", "SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL", "SUPABASE_SERVICE_KEY",
     "SUPABASE_SERVICE_ROLE_KEY", "WEBHOOK_DATA_DIR",
@@ -82,7 +83,18 @@ async def start_sidecar(dsn: str, workdir: Path, worker_id: str, *args: str,
         proc = await asyncio.create_subprocess_exec(
             *wrapper, EXE, *(args or ("run",)), cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
             stdout=sink, stderr=sink, env=sidecar_env(dsn, workdir, worker_id, settings))
-    return Sidecar(worker_id, proc, output)
+    sidecar = Sidecar(worker_id, proc, output)
+    STARTED.append(sidecar)
+    return sidecar
+
+
+async def kill_leftovers() -> None:
+    """SIGKILL every sidecar a scenario left running (it failed before stopping them)."""
+    while STARTED:
+        sidecar = STARTED.pop()
+        if sidecar.alive:
+            sidecar.kill9()
+            await sidecar.proc.wait()
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], limit_s: float, what: str,
