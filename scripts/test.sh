@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
+# systemd-analyze, for the test that verifies deploy/systemd/webhook-sidecar.service.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
+
 # The Supabase CLI, pinned, for the test that applies the migrations the usual way.
 if [ ! -x .tools/node_modules/.bin/supabase ]; then
   mkdir -p .tools
