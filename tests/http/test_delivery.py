@@ -69,7 +69,6 @@ async def test_response_is_recorded_with_set_cookie_masked(deliverer: Deliverer,
     assert json.loads(outcome.response_body or "") == {"ok": True}
     assert outcome.response_headers["set-cookie"] == "***"
     assert outcome.response_headers["x-trace"] == "t1"
-    assert outcome.duration_ms >= 0
 
 
 async def test_custom_headers_cannot_replace_reserved_ones(deliverer: Deliverer, receiver: Receiver) -> None:

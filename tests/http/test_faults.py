@@ -26,7 +26,8 @@ async def test_silent_server_times_out(deliverer: Deliverer, raw_server: Start) 
     outcome = await deliverer.attempt(make_job(server.url, timeout_ms=300))
     assert outcome.error_type == "timeout"
     assert outcome.error_message == "no complete response within 300 ms"
-    assert outcome.duration_ms >= 300
+    # Event loops may fire a timer up to a clock tick early (uvloop counts whole ms).
+    assert outcome.duration_ms >= 300 - 5
     assert outcome.status is None
 
 
