@@ -143,4 +143,5 @@ async def test_a_running_worker_makes_its_retry_when_due_not_at_the_next_poll(
 
     first, second = await db.fetch("select created_at from webhook_logs order by attempt_number")
     assert len(receiver.hits) == 2
-    assert (second["created_at"] - first["created_at"]).total_seconds() < 0.3 * 1.1 + RECORD_LAG_BOUND_MS / 1000
+    # Far inside the 60 s poll interval; the slack is for a loaded machine, not the formula.
+    assert (second["created_at"] - first["created_at"]).total_seconds() < 5.0
