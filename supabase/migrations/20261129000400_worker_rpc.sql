@@ -115,7 +115,12 @@ grant execute on function public.claim_webhook_jobs(text, integer, integer) to s
 -- record_webhook_attempts
 -- ===========================================================================
 -- One set-based pass over a batch of finished attempts. Every attempt gets its log
--- row. The queue row follows the result only while the claimer's lease holds
+-- row, once: a result may carry `log_id`, a uuid the sidecar draws once per attempt,
+-- which becomes the log row's id. A record call can commit and still fail for its
+-- caller (the connection drops after the commit, before the reply); the sidecar then
+-- sends the same results again, and a result whose log_id is already logged changes
+-- nothing (it comes back with applied = false).
+-- The queue row follows the result only while the claimer's lease holds
 -- (processing, locked_by = worker_id, same attempt_number), or when a late success
 -- finds the delivery back in pending at the same attempt: completing it then ends
 -- duplicate work. Any other late result leaves the queue row alone, and its log
@@ -149,7 +154,8 @@ begin
       success boolean,
       error_type public.webhook_error_type,
       error_message text,
-      retry_in_ms bigint
+      retry_in_ms bigint,
+      log_id uuid
     )
   ),
   -- Lock in id order so concurrent batches cannot deadlock each other.
@@ -175,13 +181,15 @@ begin
              as holds_lease,
            coalesce(i.success and q.status = 'pending' and q.attempt_number = i.attempt_number, false)
              as ends_duplicate,
-           gen_random_uuid() as new_log_id
+           coalesce(i.log_id, gen_random_uuid()) as new_log_id,
+           coalesce(exists (select 1 from public.webhook_logs l where l.id = i.log_id), false) as already_recorded
     from input i
     left join locked q on q.id = i.queue_id
   ),
   ranked as materialized (
     select d.*,
-           (d.holds_lease or d.ends_duplicate)
+           not d.already_recorded
+             and (d.holds_lease or d.ends_duplicate)
              and row_number() over (partition by d.queue_id
                                     order by (d.holds_lease or d.ends_duplicate) desc, d.ord) = 1 as applies
     from decided d
@@ -224,7 +232,8 @@ begin
            case when o.ok then null else o.error_message end,
            case when o.ok then null else o.error_type end
     from outcome o
-    where o.q_id is not null
+    where o.q_id is not null and not o.already_recorded
+    on conflict (id) do nothing
     returning 1
   ),
   queue_updates as (
