@@ -12,6 +12,9 @@ class WorkerEvents(Protocol):
 
     def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None: ...
 
+    def attempt_abandoned(self, job: Job) -> None:
+        """An attempt cancelled at shutdown after its grace: no outcome, the delivery is released."""
+
     def claimed(self, count: int, seconds: float) -> None: ...
 
     def recorded(self, count: int, seconds: float) -> None: ...
@@ -26,6 +29,9 @@ class NoEvents:
         return None
 
     def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
+        return None
+
+    def attempt_abandoned(self, job: Job) -> None:
         return None
 
     def claimed(self, count: int, seconds: float) -> None:

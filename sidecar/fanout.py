@@ -30,6 +30,9 @@ class FanOut:
     def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
         self._each(lambda listener: listener.attempt_finished(job, outcome, retry_in_ms), "attempt_finished")
 
+    def attempt_abandoned(self, job: Job) -> None:
+        self._each(lambda listener: listener.attempt_abandoned(job), "attempt_abandoned")
+
     def claimed(self, count: int, seconds: float) -> None:
         self._each(lambda listener: listener.claimed(count, seconds), "claimed")
 

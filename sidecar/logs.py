@@ -135,6 +135,11 @@ class AttemptLog:
         level = logging.INFO if outcome.success else logging.WARNING
         self._log.log(level, "attempt %s", fields["status"], extra={"fields": fields})
 
+    def attempt_abandoned(self, job: Job) -> None:
+        self._log.warning("attempt abandoned", extra={"fields": {
+            "delivery": str(job.queue_id), "rule": str(job.routing_rule_id),
+            "attempt": f"{job.attempt_number}/{job.max_attempts}", "status": "released"}})
+
     def claimed(self, count: int, seconds: float) -> None:
         if count:
             self._log.debug("claimed", extra={"fields": {"count": count, "ms": round(seconds * 1000, 1)}})

@@ -143,6 +143,9 @@ class Metrics:
         if status != "retrying":
             self.deliveries.labels("completed" if status == "success" else "failed").inc()
 
+    def attempt_abandoned(self, job: Job) -> None:
+        self.in_flight.dec()
+
     def claimed(self, count: int, seconds: float) -> None:
         self.claim_duration.observe(seconds)
         self.claim_batch.observe(count)

@@ -499,7 +499,11 @@ class Worker:
                 return
             flight.started = True
             self._events.attempt_started(job)
-            outcome = await _attempt_safely(self._attempter, job)
+            try:
+                outcome = await _attempt_safely(self._attempter, job)
+            except asyncio.CancelledError:
+                self._events.attempt_abandoned(job)
+                raise
         delay_ms = policy_delay_ms(job, outcome)
         if delay_ms is not None:
             self._wake_after(delay_ms / 1000)

@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 
 from sidecar.domain import AttemptResult, Job, Outcome
+from sidecar.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
 from sidecar.worker import (
     LEASE_MARGIN_S,
@@ -134,16 +135,19 @@ async def test_attempts_outliving_the_grace_period_are_cancelled_and_released() 
     store = MemoryStore([stuck])
     attempts = Attempts()
     attempts.hold("https://stuck.example/hook")  # never released
-    worker = Worker(store, attempts, options(shutdown_grace_s=0.05))  # type: ignore[arg-type]
+    metrics = Metrics()
+    worker = Worker(store, attempts, options(shutdown_grace_s=0.05), metrics)  # type: ignore[arg-type]
 
     running = asyncio.create_task(worker.run())
     await attempts.any_started.wait()
+    in_flight_before_stop = metrics.registry.get_sample_value("webhook_attempts_in_flight")
     worker.stop()
     summary = await running
 
     assert store.recorded == []
     assert store.released == [stuck.queue_id]
     assert summary.cancelled == 1
+    assert (in_flight_before_stop, metrics.registry.get_sample_value("webhook_attempts_in_flight")) == (1, 0)
 
 
 async def test_a_job_waiting_for_its_hosts_slot_does_not_hold_up_another_host() -> None:
