@@ -260,7 +260,7 @@ class Deliverer:
     async def attempt(self, job: Job) -> Outcome:
         """POST the job's payload once; every remote fault comes back as an Outcome."""
         body = compact_jsonb_text(job.payload)
-        headers = build_headers(job, body, int(time.time()), self._user_agent)
+        headers = build_headers(job, body, int(job.now()), self._user_agent)
         exchange = _Exchange(logged_request_headers(job.webhook_url, headers), time.monotonic())
         # aiohttp asserts instead of raising on some of these (a port out of range).
         problem = url_problem(job.webhook_url) or header_problem(headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 from uuid import UUID
@@ -32,6 +33,14 @@ class Job:
     retry_delay_ms: int
     retry_backoff_multiplier: float
     signing_secret: str
+    claimed_at: float | None = None  # unix time of the claim by the database's clock
+    received_at: float = 0.0  # time.monotonic() when the claim's answer arrived
+
+    def now(self) -> float:
+        """Unix time now by the database's clock (this host's when the claim did not say)."""
+        if self.claimed_at is None:
+            return time.time()
+        return self.claimed_at + (time.monotonic() - self.received_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ driver's errors in one place into this tree, so callers never see a driver excep
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,7 +138,17 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         retry_delay_ms=int(row["retry_delay_ms"]),
         retry_backoff_multiplier=float(row["retry_backoff_multiplier"]),
         signing_secret=str(row["signing_secret"]),
+        claimed_at=_unix_time(row.get("claimed_at")),
+        received_at=time.monotonic(),
     )
+
+
+def _unix_time(value: Any) -> float | None:
+    """A timestamptz as asyncpg (datetime) or PostgREST (ISO 8601 text) gives it."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.timestamp()
 
 
 def recorded_from_row(row: Mapping[str, Any]) -> RecordedAttempt:

@@ -23,7 +23,8 @@ returns table (
   retry_enabled boolean,
   retry_delay_ms integer,
   retry_backoff_multiplier numeric,
-  signing_secret text
+  signing_secret text,
+  claimed_at timestamptz
 )
 language plpgsql
 security definer
@@ -99,7 +100,7 @@ begin
   return query
   select q.id, q.webhook_id, q.lead_id, q.routing_rule_id, q.attempt_number, q.max_attempts,
          q.payload::text, r.webhook_url, c.custom_headers, c.timeout_ms, c.retry_enabled,
-         c.retry_delay_ms, c.retry_backoff_multiplier, c.signing_secret
+         c.retry_delay_ms, c.retry_backoff_multiplier, c.signing_secret, now()
   from public.webhook_queue q
   join public.routing_rules r on r.id = q.routing_rule_id
   join public.webhook_configs c on c.routing_rule_id = q.routing_rule_id

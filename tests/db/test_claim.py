@@ -57,13 +57,15 @@ async def test_claim_sets_the_lease_and_returns_the_documented_columns(db: async
     assert list(job.keys()) == [
         "queue_id", "webhook_id", "lead_id", "routing_rule_id", "attempt_number", "max_attempts", "payload",
         "webhook_url", "custom_headers", "timeout_ms", "retry_enabled", "retry_delay_ms",
-        "retry_backoff_multiplier", "signing_secret",
+        "retry_backoff_multiplier", "signing_secret", "claimed_at",
     ]
     assert job["attempt_number"] == 1 and job["max_attempts"] == 4
     assert job["timeout_ms"] == 10000 and job["retry_enabled"] is True
     assert job["retry_delay_ms"] == 1000 and float(job["retry_backoff_multiplier"]) == 2.0
     assert job["custom_headers"] == "{}" and job["signing_secret"].startswith("whsec_")
     assert job["webhook_id"] == job["queue_id"]
+    assert job["claimed_at"] == await db.fetchval("select started_at from webhook_queue where id = $1",
+                                                  job["queue_id"])
     row = await db.fetchrow(
         "select status, locked_by, started_at > now() - interval '1 minute' as started,"
         " extract(epoch from lease_expires_at - started_at) as lease from webhook_queue where id = $1",

@@ -1,14 +1,18 @@
-"""Retries are scheduled by the database's clock: a sidecar whose clock is off changes nothing.
+"""A sidecar whose clock is off changes neither when retries happen nor the signed time.
 
 The sidecar runs under libfaketime (Debian's `faketime`; scripts/bootstrap.sh installs
 it) with its wall clock two hours off. It sends only relative delays, and the database
 adds them to its own now(); a Retry-After given as a date is read against the
-response's own Date header, so the receiver's clock and the sidecar's never meet.
+response's own Date header, so the receiver's clock and the sidecar's never meet; and
+`webhook-timestamp` counts from the database's time of the claim, so receivers that
+refuse stale signatures still accept them.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +29,7 @@ LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 OFFSET_S = 2 * 3600
 RETRY_DELAY_MS = 1000
 LEADS_PER_RULE = 5
+LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
 
 def first_then_ok(mode: Mode) -> Chooser:
@@ -48,7 +53,8 @@ async def test_a_sidecar_with_its_clock_off_retries_when_the_database_says(
         assert await sidecar.terminate() == 0, sidecar.tail()
         await check_ledger(db, failing.hits() + throttling.hits(), f"sidecar clock {offset} off", exact=True)
 
-    _assert_clock_was_off(failing.hits(), offset)
+    _assert_clock_was_off(sidecar, offset)
+    _assert_signed_with_the_right_time(failing.hits() + throttling.hits())
     for gap in _retry_gaps(failing.hits()):
         assert RETRY_DELAY_MS / 1000 <= gap < 60, f"retry after a 500 came {gap:.1f} s later"
     for gap in _retry_gaps(throttling.hits()):
@@ -60,10 +66,20 @@ async def _ended_alive(db: asyncpg.Connection, sidecar: Sidecar) -> bool:
     return await all_ended(db)
 
 
-def _assert_clock_was_off(hits: list[Hit], offset: str) -> None:
-    skew = int(hits[0].headers["webhook-timestamp"]) - time.time()
+def _assert_clock_was_off(sidecar: Sidecar, offset: str) -> None:
+    """The sidecar's own log lines carry its wall clock: they show the skew."""
+    first_line = next(line for line in sidecar.text().splitlines() if LOG_TIME.match(line))
+    logged = datetime.fromisoformat(first_line.split()[0].replace("Z", "+00:00")).timestamp()
+    skew = logged - time.time()
     expected = -OFFSET_S if offset.startswith("-") else OFFSET_S
     assert abs(skew - expected) < 600, f"the sidecar's clock was {skew:+.0f} s off, not {offset}"
+
+
+def _assert_signed_with_the_right_time(hits: list[Hit]) -> None:
+    # Every request arrived within the last minute or so of this (correct) clock.
+    for hit in hits:
+        signed_skew = int(hit.headers["webhook-timestamp"]) - time.time()
+        assert -120 < signed_skew <= 1, f"webhook-timestamp was {signed_skew:+.0f} s off the real time"
 
 
 def _retry_gaps(hits: list[Hit]) -> list[float]:

@@ -1,0 +1,38 @@
+"""Claim rows become Jobs the same way from both transports, dated by the database's clock."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from sidecar.store import job_from_row
+
+CLAIMED = datetime(2026, 11, 29, 12, 0, 3, 412345, tzinfo=timezone.utc)
+
+
+def row(claimed_at: Any) -> dict[str, Any]:
+    ids = {k: str(uuid.uuid4()) for k in ("queue_id", "webhook_id", "lead_id", "routing_rule_id")}
+    return {
+        **ids, "attempt_number": 1, "max_attempts": 4, "payload": "{}", "webhook_url": "https://h.example/",
+        "custom_headers": {}, "timeout_ms": 10000, "retry_enabled": True, "retry_delay_ms": 1000,
+        "retry_backoff_multiplier": "2.0", "signing_secret": "whsec_c2VjcmV0", "claimed_at": claimed_at,
+    }
+
+
+@pytest.mark.parametrize("claimed_at", [CLAIMED, "2026-11-29T12:00:03.412345+00:00"], ids=["asyncpg", "postgrest"])
+def test_the_claim_time_is_read_from_either_transport(claimed_at: Any) -> None:
+    assert job_from_row(row(claimed_at)).claimed_at == CLAIMED.timestamp()
+
+
+def test_a_job_tells_the_time_by_the_database_clock_plus_what_elapsed_here() -> None:
+    job = job_from_row(row(CLAIMED))
+    assert CLAIMED.timestamp() <= job.now() < CLAIMED.timestamp() + 5
+    assert abs(job.now() - time.time()) > 3600  # this host's wall clock plays no part
+
+
+def test_without_a_claim_time_a_job_falls_back_to_this_hosts_clock() -> None:
+    assert abs(job_from_row(row(None)).now() - time.time()) < 5
