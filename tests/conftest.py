@@ -11,28 +11,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar import migrate
 from sidecar.embedded import LocalCluster, free_port
+from tests.pg import admin, prepare
 
 TEMPLATE = "webhooks_template"
 _clone_numbers = itertools.count(1)
-
-
-async def _prepare(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate.bootstrap(conn)
-        await migrate.migrate(conn)
-    finally:
-        await conn.close()
-
-
-async def _admin(cluster: LocalCluster, sql: str) -> None:
-    conn = await asyncpg.connect(cluster.dsn("postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -50,15 +33,15 @@ def pg_cluster() -> Iterator[LocalCluster]:
 @pytest.fixture(scope="session")
 def template_db(pg_cluster: LocalCluster) -> str:
     """Name of a database with the Supabase bootstrap and every migration applied."""
-    asyncio.run(_admin(pg_cluster, f"create database {TEMPLATE}"))
-    asyncio.run(_prepare(pg_cluster.dsn(TEMPLATE)))
+    asyncio.run(admin(pg_cluster, f"create database {TEMPLATE}"))
+    asyncio.run(prepare(pg_cluster.dsn(TEMPLATE)))
     return TEMPLATE
 
 
 @pytest.fixture(scope="session")
 def cron_db_dsn(pg_cluster: LocalCluster) -> str:
     """The cluster's `postgres` database (pg_cron's database) migrated: where cron jobs exist."""
-    asyncio.run(_prepare(pg_cluster.dsn("postgres")))
+    asyncio.run(prepare(pg_cluster.dsn("postgres")))
     return pg_cluster.dsn("postgres")
 
 
@@ -66,9 +49,9 @@ def cron_db_dsn(pg_cluster: LocalCluster) -> str:
 def db_dsn(pg_cluster: LocalCluster, template_db: str) -> Iterator[str]:
     """Superuser DSN of a fresh clone of the template, dropped after the test."""
     name = f"test_{next(_clone_numbers)}"
-    asyncio.run(_admin(pg_cluster, f"create database {name} template {template_db}"))
+    asyncio.run(admin(pg_cluster, f"create database {name} template {template_db}"))
     yield pg_cluster.dsn(name)
-    asyncio.run(_admin(pg_cluster, f"drop database if exists {name} with (force)"))
+    asyncio.run(admin(pg_cluster, f"drop database if exists {name} with (force)"))
 
 
 @pytest.fixture

@@ -16,30 +16,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar import migrate
 from sidecar.embedded import LocalCluster, free_port
 from tests.faults.harness import kill_leftovers
 from tests.faults.ledger import FIGURES, figures_table
+from tests.pg import admin, prepare
 
 TEMPLATE = "faults_template"
 _numbers = itertools.count(1)
-
-
-async def _admin(cluster: LocalCluster, sql: str) -> None:
-    conn = await asyncpg.connect(cluster.dsn("postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _migrate(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate.bootstrap(conn)
-        await migrate.migrate(conn)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="package")
@@ -47,8 +30,8 @@ def fault_cluster() -> Iterator[LocalCluster]:
     root = Path(tempfile.mkdtemp(prefix="webhooks-faults-pg-"))
     cluster = LocalCluster(root=root, port=free_port())
     cluster.ensure_started()
-    asyncio.run(_admin(cluster, f"create database {TEMPLATE}"))
-    asyncio.run(_migrate(cluster.dsn(TEMPLATE)))
+    asyncio.run(admin(cluster, f"create database {TEMPLATE}"))
+    asyncio.run(prepare(cluster.dsn(TEMPLATE)))
     try:
         yield cluster
     finally:
@@ -61,11 +44,11 @@ def fault_dsn(fault_cluster: LocalCluster) -> Iterator[str]:
     if not fault_cluster.is_running():
         fault_cluster.start()
     name = f"faults_{next(_numbers)}"
-    asyncio.run(_admin(fault_cluster, f"create database {name} template {TEMPLATE}"))
+    asyncio.run(admin(fault_cluster, f"create database {name} template {TEMPLATE}"))
     yield fault_cluster.dsn(name)
     if not fault_cluster.is_running():
         fault_cluster.start()
-    asyncio.run(_admin(fault_cluster, f"drop database if exists {name} with (force)"))
+    asyncio.run(admin(fault_cluster, f"drop database if exists {name} with (force)"))
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 import asyncpg
 
+from sidecar.embedded import LocalCluster
+from tests.pg import admin
+
 
 async def test_clone_has_supabase_roles_and_auth_helpers(db: asyncpg.Connection) -> None:
     roles = {r["rolname"] for r in await db.fetch("select rolname from pg_roles")}
@@ -14,10 +17,17 @@ async def test_clone_has_supabase_roles_and_auth_helpers(db: asyncpg.Connection)
     assert role == "authenticated"
 
 
-async def test_clones_are_independent(db_dsn: str, db: asyncpg.Connection) -> None:
+async def test_a_table_made_in_one_clone_is_not_in_the_next(
+    pg_cluster: LocalCluster, template_db: str, db: asyncpg.Connection
+) -> None:
     await db.execute("create table scratch_marker (x int)")
+    await admin(pg_cluster, f"create database clone_check template {template_db}")
+    try:
+        other = await asyncpg.connect(pg_cluster.dsn("clone_check"))
+        try:
+            assert not await other.fetchval("select to_regclass('scratch_marker') is not null")
+        finally:
+            await other.close()
+    finally:
+        await admin(pg_cluster, "drop database clone_check")
     assert await db.fetchval("select to_regclass('scratch_marker') is not null")
-
-
-async def test_a_new_clone_does_not_see_another_tests_tables(db: asyncpg.Connection) -> None:
-    assert not await db.fetchval("select to_regclass('scratch_marker') is not null")

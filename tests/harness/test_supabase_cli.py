@@ -12,6 +12,7 @@ import pytest
 
 from sidecar import migrate
 from sidecar.embedded import LocalCluster
+from tests.pg import admin
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = os.environ.get("SUPABASE_CLI", "")
@@ -23,12 +24,8 @@ pytestmark = pytest.mark.skipif(
 
 
 async def _fresh_bootstrapped(cluster: LocalCluster, name: str) -> str:
-    admin = await asyncpg.connect(cluster.dsn("postgres"))
-    try:
-        await admin.execute(f"drop database if exists {name} with (force)")
-        await admin.execute(f"create database {name}")
-    finally:
-        await admin.close()
+    await admin(cluster, f"drop database if exists {name} with (force)")
+    await admin(cluster, f"create database {name}")
     conn = await asyncpg.connect(cluster.dsn(name))
     try:
         await migrate.bootstrap(conn)

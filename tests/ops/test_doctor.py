@@ -17,6 +17,7 @@ from sidecar.doctor import Check, run_checks
 from sidecar.embedded import LocalCluster, free_port
 from sidecar.metrics import Metrics, serve
 from sidecar.settings import Settings, load_settings
+from tests.pg import admin
 
 NO_ENV_FILE = Path("/nonexistent/.env")
 
@@ -38,13 +39,11 @@ def fake_jwt(role: str) -> str:
 @pytest.fixture
 async def empty_dsn(pg_cluster: LocalCluster) -> AsyncIterator[str]:
     """A database nothing has been applied to."""
-    admin = await asyncpg.connect(pg_cluster.dsn("postgres"))
-    await admin.execute("create database doctor_empty")
+    await admin(pg_cluster, "create database doctor_empty")
     try:
         yield pg_cluster.dsn("doctor_empty")
     finally:
-        await admin.execute("drop database doctor_empty with (force)")
-        await admin.close()
+        await admin(pg_cluster, "drop database doctor_empty with (force)")
 
 
 # -- settings --------------------------------------------------------------------------
