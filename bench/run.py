@@ -174,7 +174,7 @@ def run_throughput(ctx: Context) -> None:
         f"- sidecar, first claim to last completion: {', '.join(fmt(x) for x in sidecars)}",
         f"- sidecar, process launch to last completion: {', '.join(fmt(x) for x in launches)}",
         f"- PGQueuer: {', '.join(fmt(x) for x in peers)}",
-        f"- PGQueuer by batch size (round 1): "
+        "- PGQueuer by batch size (round 1): "
         + ", ".join(f"{b}: {fmt(r)}" for b, r in sorted(peer_by_batch.items())),
         "",
         "The sidecar's RPC calls per round (pg_stat_user_functions; server time per delivery):",

@@ -7,7 +7,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.db.conftest import World, add_lead, claim, record, result
+from tests.db.conftest import World, claim, record, result
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERNAL = [
