@@ -222,9 +222,9 @@ async def _bootstrap_and_migrate(dsn: str, bootstrap: bool) -> list[migrate.Migr
 
 async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     configure_logging(settings.log_format)
-    metrics = Metrics()
-    events: WorkerEvents = FanOut(metrics, AttemptLog())
-    server = await _metrics_server(settings, metrics, store)
+    metrics, server = await _metrics_server(settings, store)
+    # Without a port nobody can read the series: counting them would only cost CPU per attempt.
+    events: WorkerEvents = AttemptLog() if metrics is None else FanOut(metrics, AttemptLog())
     try:
         async with _deliverer(settings) as deliverer:
             worker = Worker(store, deliverer, WorkerOptions.from_settings(settings), events)
@@ -253,12 +253,13 @@ def _stop_on_signals(worker: Worker) -> None:
         loop.add_signal_handler(sig, worker.stop)
 
 
-async def _metrics_server(settings: Settings, metrics: Metrics, store: Store) -> Any:
+async def _metrics_server(settings: Settings, store: Store) -> tuple[Metrics | None, Any]:
     if settings.metrics_port is None:
-        return None
+        return None, None
+    metrics = Metrics()
     server = await serve(metrics, port=settings.metrics_port, queue_snapshot=lambda: queue_snapshot(store))
     _note(f"metrics on {server.url}/metrics, health on {server.url}/healthz")
-    return server
+    return metrics, server
 
 
 async def queue_snapshot(store: Store) -> QueueSnapshot:

@@ -77,7 +77,7 @@ def logged_request_headers(url: str, headers: Mapping[str, str]) -> dict[str, st
     """The request's headers as logged: secrets masked, plus the Basic auth aiohttp adds for URL credentials."""
     logged = mask_headers(headers)
     try:
-        has_credentials = URL(url).user is not None
+        has_credentials = target_url(url).user is not None
     except ValueError:
         has_credentials = False
     if has_credentials:
@@ -112,6 +112,8 @@ def build_headers(job: Job, body: bytes, timestamp: int, user_agent: str = USER_
 
 def _custom_headers(custom: Mapping[str, object]) -> dict[str, str]:
     # The database refuses these names when a config is saved; this keeps old rows harmless.
+    if not custom:
+        return {}
     return {
         str(name): str(value)
         for name, value in custom.items()
@@ -263,7 +265,8 @@ class Deliverer:
         headers = build_headers(job, body, int(job.now()), self._user_agent)
         exchange = _Exchange(logged_request_headers(job.webhook_url, headers), time.monotonic())
         # aiohttp asserts instead of raising on some of these (a port out of range).
-        problem = url_problem(job.webhook_url) or header_problem(headers)
+        # Only custom headers can be malformed: the others are built here from checked values.
+        problem = url_problem(job.webhook_url) or header_problem(_custom_headers(job.custom_headers))
         if problem is not None:
             return exchange.outcome("network", f"request not sent: {problem}")
         try:

@@ -13,4 +13,10 @@ _KEPT = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^ \t\n\r"]+|"', re.DOTALL)
 
 def compact_jsonb_text(text: str) -> bytes:
     """`{"a": 1, "b": [1, 2]}` -> b'{"a":1,"b":[1,2]}'; every other byte kept, UTF-8 encoded."""
-    return "".join(_KEPT.findall(text)).encode("utf-8")
+    if "\\" in text or "\n" in text or "\t" in text or "\r" in text:
+        return "".join(_KEPT.findall(text)).encode("utf-8")
+    # Without escapes every quote opens or closes a string, so the even pieces of a
+    # split on '"' are exactly the text outside strings: ~2x faster than the scanner.
+    pieces = text.split('"')
+    pieces[::2] = [piece.replace(" ", "") for piece in pieces[::2]]
+    return '"'.join(pieces).encode("utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 
@@ -14,6 +15,7 @@ class SigningSecretError(ValueError):
     """The signing secret is not `whsec_` followed by base64."""
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of rules send most attempts
 def secret_key(secret: str) -> bytes:
     """The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in the spec)."""
     encoded = secret.removeprefix(SECRET_PREFIX)

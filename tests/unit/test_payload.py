@@ -58,3 +58,17 @@ def test_whitespace_escapes_and_raw_tabs_inside_strings_survive() -> None:
 
 def test_newlines_and_tabs_between_tokens_are_removed() -> None:
     assert compact_jsonb_text('{\n\t"a":\r\n 1\n}') == b'{"a":1}'
+
+
+def test_fast_path_agrees_with_the_scanner_on_escape_free_text() -> None:
+    # Texts without backslashes or raw line breaks take the split path; the scanner is the reference.
+    from sidecar.payload import _KEPT
+
+    texts = [
+        '{"a": "b, c: d", "e": [1, 2, {"f": " "}], "g": null}',
+        '{"": "", " ": " ,", "k": ": :"}',
+        '{"name": "Jérôme 日本 🎉", "n": -1.5e+10}',
+        '[]', '{}', '"just a string, with: separators"',
+    ]
+    for text in texts:
+        assert compact_jsonb_text(text) == "".join(_KEPT.findall(text)).encode("utf-8")
