@@ -224,7 +224,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) ->
     configure_logging(settings.log_format)
     metrics, server = await _metrics_server(settings, store)
     # Without a port nobody can read the series: counting them would only cost CPU per attempt.
-    events: WorkerEvents = AttemptLog() if metrics is None else FanOut(metrics, AttemptLog())
+    events: WorkerEvents = FanOut(AttemptLog()) if metrics is None else FanOut(metrics, AttemptLog())
     try:
         async with _deliverer(settings) as deliverer:
             worker = Worker(store, deliverer, WorkerOptions.from_settings(settings), events)

@@ -3,8 +3,9 @@
 Flow of one delivery through a worker:
 
     claim (a batch, while fewer than `concurrency` + one batch are held)
-      -> wait for a slot of its target host (`per_host_concurrency`); other hosts go on
-      -> wait for one of `concurrency` attempt slots
+      -> wait in claim order until one of `concurrency` runners is free and its
+         target host has fewer than `per_host_concurrency` attempts under way;
+         a job held up by its host lets later jobs for other hosts go first
       -> attempt (Deliverer; an Outcome value, never an exception)
       -> retry policy (retry.retry_delay_ms)
       -> Recorder buffer -> record_webhook_attempts in batches
@@ -28,9 +29,9 @@ import asyncio
 import logging
 import math
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from contextlib import asynccontextmanager
+import functools
+from collections import deque
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -106,6 +107,7 @@ def remaining_delay_ms(delay_ms: int | None, ended_at: float, now: float) -> int
     return max(0, delay_ms - math.floor((now - ended_at) * 1000))
 
 
+@functools.lru_cache(maxsize=4096)
 def host_key(url: str) -> str:
     """The per-host limit's key: host and port, so a host's other ports share its cap."""
     try:
@@ -129,29 +131,25 @@ async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
         )
 
 
-class HostSlots:
-    """One semaphore per target host, created on first use and dropped when idle."""
+class HostLoad:
+    """Attempts under way per target host; a host is forgotten when it has none."""
 
     def __init__(self, per_host: int) -> None:
-        self._per_host = per_host
-        self._slots: dict[str, asyncio.Semaphore] = {}
-        self._users: defaultdict[str, int] = defaultdict(int)
+        self.per_host = per_host
+        self.busy: dict[str, int] = {}
 
-    @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        semaphore = self._slots.setdefault(host, asyncio.Semaphore(self._per_host))
-        self._users[host] += 1
-        try:
-            async with semaphore:
-                yield
-        finally:
-            self._forget_if_idle(host)
+    def has_room(self, host: str) -> bool:
+        return self.busy.get(host, 0) < self.per_host
 
-    def _forget_if_idle(self, host: str) -> None:
-        self._users[host] -= 1
-        if self._users[host] == 0:
-            del self._users[host]
-            del self._slots[host]
+    def take(self, host: str) -> None:
+        self.busy[host] = self.busy.get(host, 0) + 1
+
+    def give_back(self, host: str) -> None:
+        left = self.busy[host] - 1
+        if left:
+            self.busy[host] = left
+        else:
+            del self.busy[host]
 
 
 @dataclass(slots=True)
@@ -304,12 +302,11 @@ class Recorder:
 
 
 @dataclass(slots=True)
-class _Flight:
+class _Claimed:
     job: Job
     claimed_at: float
     lease_s: int
-    task: asyncio.Task[None] | None = None
-    started: bool = False
+    host: str
 
 
 @dataclass(slots=True)
@@ -322,10 +319,16 @@ class RunSummary:
 
 @dataclass(slots=True)
 class _State:
-    flights: dict[UUID, _Flight] = field(default_factory=dict)
+    waiting: deque[_Claimed] = field(default_factory=deque)  # claimed, not started, in claim order
+    running: dict[UUID, Job] = field(default_factory=dict)  # attempts under way
+    runners: set[asyncio.Task[None]] = field(default_factory=set)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     orphan_claim: asyncio.Future[list[Job]] | None = None
     longest_timeout_ms: int = DEFAULT_TIMEOUT_MS
+
+    @property
+    def held(self) -> int:
+        return len(self.waiting) + len(self.running)
 
 
 class Worker:
@@ -339,7 +342,9 @@ class Worker:
         self._attempter = attempter
         self._opts = options
         self._events = events or NoEvents()
-        self._hosts = HostSlots(options.per_host_concurrency)
+        self._hosts = HostLoad(options.per_host_concurrency)
+        # With no more runners than one host may have, the host cap can never bind.
+        self._host_capped = options.per_host_concurrency < options.concurrency
         self._recorder = Recorder(
             store, options.worker_id, self._events, options.record_batch_size, options.record_max_wait_s
         )
@@ -348,7 +353,6 @@ class Worker:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()  # room to claim, or a retry of ours came due
-        self._attempt_slots = asyncio.Semaphore(options.concurrency)
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- public -------------------------------------------------------------------
@@ -382,14 +386,16 @@ class Worker:
         recorder = asyncio.create_task(self._recorder.run())
         try:
             await self._claim_batch()
-            await asyncio.gather(*(f.task for f in list(self._state.flights.values()) if f.task))
+            while self._state.runners:
+                await asyncio.gather(*self._state.runners)
         finally:
             await self._shutdown(recorder)
         return self._summary.attempts
 
     @property
     def in_flight(self) -> int:
-        return len(self._state.flights)
+        """Deliveries held: claimed and waiting, or being attempted."""
+        return self._state.held
 
     def claim_lease_seconds(self) -> int:
         """WEBHOOK_LEASE_SECONDS, raised so the longest timeout met so far fits with its margin.
@@ -424,7 +430,7 @@ class Worker:
         return self._opts.concurrency + self._opts.batch_size
 
     def _room(self) -> int:
-        return min(self._opts.batch_size, self._holding_limit() - len(self._state.flights))
+        return min(self._opts.batch_size, self._holding_limit() - self._state.held)
 
     async def _claim_batch(self) -> tuple[int, int]:
         room = self._room()
@@ -435,7 +441,8 @@ class Worker:
         jobs = await self._claim(room, lease_s)
         self._events.claimed(len(jobs), time.monotonic() - claimed_at)
         for job in jobs:
-            self._launch(job, claimed_at, lease_s)
+            self._hold(job, claimed_at, lease_s)
+        self._start_runners()
         return room, len(jobs)
 
     async def _claim(self, room: int, lease_s: int) -> list[Job]:
@@ -464,7 +471,7 @@ class Worker:
 
     async def _done_once(self) -> bool:
         """--once ends when nothing is in flight, every result is written, and a claim finds nothing."""
-        if self._state.flights:
+        if self._state.held:
             return False
         await self._recorder.drain()
         asked, got = await self._claim_batch()
@@ -484,26 +491,70 @@ class Worker:
 
     # -- one delivery -------------------------------------------------------------
 
-    def _launch(self, job: Job, claimed_at: float, lease_s: int) -> None:
-        flight = _Flight(job, claimed_at, lease_s)
-        self._state.flights[job.queue_id] = flight
+    def _hold(self, job: Job, claimed_at: float, lease_s: int) -> None:
+        self._state.waiting.append(_Claimed(job, claimed_at, lease_s, host_key(job.webhook_url)))
         self._state.longest_timeout_ms = max(self._state.longest_timeout_ms, job.timeout_ms)
-        flight.task = asyncio.create_task(self._deliver(flight))
-        flight.task.add_done_callback(lambda _: self._landed(job.queue_id))
 
-    async def _deliver(self, flight: _Flight) -> None:
-        job = flight.job
-        async with self._hosts.slot(host_key(job.webhook_url)), self._attempt_slots:
-            if not self._may_start(flight):
+    def _start_runners(self) -> None:
+        """Start a runner per free slot while a waiting job may start."""
+        while len(self._state.runners) < self._opts.concurrency:
+            claimed = self._next_startable()
+            if claimed is None:
+                return
+            runner = asyncio.create_task(self._run(claimed))
+            self._state.runners.add(runner)
+            runner.add_done_callback(self._state.runners.discard)
+
+    def _next_startable(self) -> _Claimed | None:
+        """The first waiting job whose host has room, moved from waiting to running."""
+        claimed = self._take_startable()
+        if claimed is not None:
+            # Counted as running from here, so a claim made before its runner starts sees it held.
+            self._state.running[claimed.job.queue_id] = claimed.job
+        return claimed
+
+    def _take_startable(self) -> _Claimed | None:
+        waiting = self._state.waiting
+        if self._stopping or not waiting:
+            return None
+        if not self._host_capped:
+            return waiting.popleft()
+        for index, claimed in enumerate(waiting):
+            if self._hosts.has_room(claimed.host):
+                del waiting[index]
+                self._hosts.take(claimed.host)
+                return claimed
+        return None
+
+    async def _run(self, claimed: _Claimed | None) -> None:
+        """A runner: attempt one job, then the next startable one, until none is left.
+
+        Keeping the task for the next job, rather than one task per delivery waiting on a
+        semaphore, spares a task and a wake-up per delivery.
+        """
+        while claimed is not None:
+            try:
+                await self._deliver(claimed)
+            finally:
+                if self._host_capped:
+                    self._hosts.give_back(claimed.host)
+                self._landed()
+            claimed = self._next_startable()
+
+    async def _deliver(self, claimed: _Claimed) -> None:
+        job = claimed.job
+        try:
+            if not self._may_start(claimed):
                 self._release_later([job.queue_id])
                 return
-            flight.started = True
             self._events.attempt_started(job)
             try:
                 outcome = await _attempt_safely(self._attempter, job)
             except asyncio.CancelledError:
                 self._events.attempt_abandoned(job)
                 raise
+        finally:
+            del self._state.running[job.queue_id]
         delay_ms = policy_delay_ms(job, outcome)
         if delay_ms is not None:
             self._wake_after(delay_ms / 1000)
@@ -516,18 +567,17 @@ class Worker:
         # the next poll, keeps retry timing within milliseconds of the formula.
         asyncio.get_running_loop().call_later(seconds + RETRY_WAKE_MARGIN_S, self._wake.set)
 
-    def _may_start(self, flight: _Flight) -> bool:
+    def _may_start(self, claimed: _Claimed) -> bool:
         """Start only while the lease covers the whole attempt, so no one else can take it meanwhile."""
         if self._stopping:
             return False
-        lease_left_s = flight.claimed_at + flight.lease_s - time.monotonic()
-        return lease_left_s >= flight.job.timeout_ms / 1000 + LEASE_MARGIN_S
+        lease_left_s = claimed.claimed_at + claimed.lease_s - time.monotonic()
+        return lease_left_s >= claimed.job.timeout_ms / 1000 + LEASE_MARGIN_S
 
-    def _landed(self, queue_id: UUID) -> None:
-        self._state.flights.pop(queue_id, None)
+    def _landed(self) -> None:
         # Wake the loop when room reaches a claim's worth, not at every landing: a
         # quiet worker would otherwise claim once per finished attempt.
-        if self._room() == self._refill_at() or not self._state.flights:
+        if self._room() == self._refill_at() or not self._state.held:
             self._wake.set()
 
     # -- releasing ----------------------------------------------------------------
@@ -571,23 +621,20 @@ class Worker:
         await self._release([job.queue_id for job in jobs])
 
     async def _release_unstarted(self) -> None:
-        waiting = [f for f in self._state.flights.values() if not f.started]
-        for flight in waiting:
-            assert flight.task is not None
-            flight.task.cancel()
-        await asyncio.gather(*(f.task for f in waiting if f.task), return_exceptions=True)
-        await self._release([f.job.queue_id for f in waiting])
+        waiting = [claimed.job.queue_id for claimed in self._state.waiting]
+        self._state.waiting.clear()
+        await self._release(waiting)
 
     async def _finish_in_flight(self) -> None:
-        tasks = [f.task for f in self._state.flights.values() if f.task]
-        if not tasks:
+        runners = set(self._state.runners)
+        if not runners:
             return
-        _, late = await asyncio.wait(tasks, timeout=self._opts.shutdown_grace_s)
+        _, late = await asyncio.wait(runners, timeout=self._opts.shutdown_grace_s)
         if not late:
             return
-        ids = [f.job.queue_id for f in list(self._state.flights.values()) if f.task in late]
-        for task in late:
-            task.cancel()
+        ids = list(self._state.running)
+        for runner in late:
+            runner.cancel()
         await asyncio.gather(*late, return_exceptions=True)
         self._summary.cancelled += len(ids)
         log.warning("%d attempts did not finish within the grace period; released", len(ids))

@@ -16,7 +16,7 @@ from sidecar.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
 from sidecar.worker import (
     LEASE_MARGIN_S,
-    HostSlots,
+    HostLoad,
     Worker,
     WorkerOptions,
     host_key,
@@ -219,8 +219,12 @@ def test_the_per_host_limit_keys_on_the_host_name(url: str, key: str) -> None:
     assert host_key(url) == key
 
 
-async def test_host_slots_forget_idle_hosts() -> None:
-    slots = HostSlots(per_host=2)
-    async with slots.slot("a"):
-        assert "a" in slots._slots
-    assert slots._slots == {}
+def test_host_load_counts_attempts_per_host_and_forgets_idle_hosts() -> None:
+    load = HostLoad(per_host=2)
+    load.take("a")
+    load.take("a")
+    assert (load.has_room("a"), load.has_room("b")) == (False, True)
+    load.give_back("a")
+    assert load.has_room("a")
+    load.give_back("a")
+    assert load.busy == {}
