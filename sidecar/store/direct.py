@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from sidecar.domain import AttemptResult, Job
 from sidecar.store import (
@@ -74,9 +75,29 @@ def translated() -> Iterator[None]:
         raise TransientStoreError(f"database unreachable: {exc}") from exc
 
 
+def _jsonb_encode(value: Any) -> bytes:
+    """jsonb's binary input: version byte 1, then the JSON text as UTF-8.
+
+    orjson writes the attempt results ~15x faster than the json module; it refuses lone
+    surrogates and integers over 64 bits, which the json module takes (a surrogate
+    becomes "?", as jsonb cannot store it).
+    """
+    try:
+        return b"\x01" + orjson.dumps(value)
+    except TypeError:
+        return b"\x01" + json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    # The json module, not orjson: orjson reads integers over 64 bits as floats, and
+    # leads' data, shown by `logs`, may hold any number.
+    return json.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for kind in ("json", "jsonb"):
-        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
+                              schema="pg_catalog", format="binary")
 
 
 class DirectStore:

@@ -92,3 +92,18 @@ async def test_claim_and_release_round_trip(db: asyncpg.Connection, store: Direc
     assert job.signing_secret.startswith("whsec_") and job.attempt_number == 1
     assert released == 1
     assert await db.fetchval("select status from webhook_queue") == "pending"
+
+
+async def test_jsonb_round_trips_what_the_fast_encoder_refuses(db_dsn: str) -> None:
+    # orjson refuses integers over 64 bits and lone surrogates; the fallback writes both.
+    store = await DirectStore.connect(db_dsn)
+    try:
+        async with store._pool.acquire() as conn:
+            big = await conn.fetchval("select $1::jsonb", {"n": 2**70, "f": 1.5})
+            surrogate = await conn.fetchval("select $1::jsonb", {"s": "a\ud800b"})
+            read_back = await conn.fetchval("select '{\"n\": 123456789012345678901234567890}'::jsonb")
+    finally:
+        await store.close()
+    assert big == {"n": 2**70, "f": 1.5}
+    assert surrogate == {"s": "a?b"}
+    assert read_back == {"n": 123456789012345678901234567890}  # decoded exactly, not as a float
