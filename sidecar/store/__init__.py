@@ -18,6 +18,7 @@ driver's errors in one place into this tree, so callers never see a driver excep
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -180,6 +181,7 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=4096)  # called per recorded attempt; a rule's URL repeats
 def without_password(url: str) -> str:
     """The URL as logged: a password in it (sent as Basic auth) replaced by ***, like a logged secret header."""
     try:
@@ -226,4 +228,7 @@ def _clean(text: str | None) -> str | None:
 
 
 def _clean_map(values: Mapping[str, str]) -> dict[str, str]:
+    # One scan of the joined text decides for the common case: no NUL anywhere.
+    if "\x00" not in "".join(values) and "\x00" not in "".join(values.values()):
+        return dict(values)
     return {str(_clean(k)): str(_clean(v)) for k, v in values.items()}

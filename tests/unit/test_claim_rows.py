@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sidecar.store import job_from_row
+from sidecar.domain import AttemptResult, Outcome
+from sidecar.store import job_from_row, result_element
 
 CLAIMED = datetime(2026, 11, 29, 12, 0, 3, 412345, tzinfo=timezone.utc)
 
@@ -36,3 +37,12 @@ def test_a_job_tells_the_time_by_the_database_clock_plus_what_elapsed_here() -> 
 
 def test_without_a_claim_time_a_job_falls_back_to_this_hosts_clock() -> None:
     assert abs(job_from_row(row(None)).now() - time.time()) < 5
+
+
+def test_a_nul_in_a_response_header_is_replaced_before_it_reaches_jsonb() -> None:
+    # jsonb refuses U+0000; a receiver can send one in a header name or value.
+    outcome = Outcome(request_headers={"X-A": "1"}, duration_ms=1, ended_at=time.monotonic(), status=200,
+                      response_headers={"x-b": "a\x00b", "x-\x00c": "d"})
+    element = result_element(AttemptResult(job_from_row(row(None)), "w-1", outcome, None))
+    assert element["response_headers"] == {"x-b": "a\ufffdb", "x-\ufffdc": "d"}
+    assert element["request_headers"] == {"X-A": "1"}
