@@ -162,6 +162,7 @@ class _Finished:
     # The log row's id, fixed before the first write: a write that committed but whose
     # reply was lost is sent again, and the database must know it already has it.
     log_id: UUID = field(default_factory=uuid4)
+    sent: bool = False  # once sent, the database checks log_id before recording it again
 
 
 class Recorder:
@@ -287,12 +288,17 @@ class Recorder:
         self.recorded_count += 1
 
     def _results(self, batch: Sequence[_Finished]) -> list[AttemptResult]:
+        """The batch as sent now; marks it sent, since a call that fails may still have committed."""
         now = time.monotonic()
-        return [
+        results = [
             AttemptResult(f.job, self._worker_id, f.outcome,
-                          remaining_delay_ms(f.delay_ms, f.outcome.ended_at, now), f.log_id)
+                          remaining_delay_ms(f.delay_ms, f.outcome.ended_at, now), f.log_id,
+                          first_send=not f.sent)
             for f in batch
         ]
+        for f in batch:
+            f.sent = True
+        return results
 
     def _db_down(self, state: RetryCallState) -> None:
         self.database_lost()

@@ -178,6 +178,7 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
         "error_message": None if outcome.success else _clean(outcome.error_message),
         "retry_in_ms": result.retry_in_ms,
         **({} if result.log_id is None else {"log_id": str(result.log_id)}),
+        **({"first_send": True} if result.first_send and result.log_id is not None else {}),
     }
 
 

@@ -42,6 +42,7 @@ class MemoryStore:
         self.leases: list[int] = []
         self.claimed: dict[UUID, Job] = {}
         self.record_failures = record_failures
+        self.calls: list[list[bool]] = []  # first_send of each result, per record call
 
     async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
         self.leases.append(lease_seconds)
@@ -50,6 +51,7 @@ class MemoryStore:
         return taken
 
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
+        self.calls.append([r.first_send for r in results])
         if self.record_failures:
             self.record_failures -= 1
             raise TransientStoreError("database unavailable: connection refused")
@@ -100,6 +102,17 @@ async def test_results_survive_failed_record_calls_and_are_written_once() -> Non
     await Worker(store, Attempts(), options()).run(once=True)  # type: ignore[arg-type]
 
     assert sorted(r.job.queue_id for r in store.recorded) == sorted(j.queue_id for j in jobs)
+
+
+async def test_only_a_results_first_record_call_marks_it_first_send() -> None:
+    # A failed call may have committed: the resend must let the database look for its log_id.
+    jobs = [make_job() for _ in range(3)]
+    store = MemoryStore(jobs, record_failures=1)
+
+    await Worker(store, Attempts(), options(record_max_wait_s=0.05)).run(once=True)  # type: ignore[arg-type]
+
+    assert store.calls == [[True, True, True], [False, False, False]]
+    assert len({r.log_id for r in store.recorded}) == 3
 
 
 async def test_a_batch_the_database_refuses_is_split_until_every_result_is_written() -> None:
