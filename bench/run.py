@@ -118,8 +118,9 @@ def peer(ctx: Context, concurrency: int, batches: tuple[int, ...]) -> dict[int, 
 
 
 def sidecar(ctx: Context, url: str, deliveries: int, concurrency: int,
-            processes: int = 1) -> endtoend.Throughput:
-    result = asyncio.run(endtoend.throughput(ctx.bench, url, deliveries, concurrency, processes))
+            processes: int = 1, extra_env: dict[str, str] | None = None) -> endtoend.Throughput:
+    result = asyncio.run(endtoend.throughput(ctx.bench, url, deliveries, concurrency, processes,
+                                             extra_env=extra_env))
     if result.completed != deliveries or result.logged != deliveries:
         raise BenchError(f"sidecar: {result.completed} completed, {result.logged} logged of {deliveries}")
     return result
@@ -147,6 +148,7 @@ def run_throughput(ctx: Context) -> None:
     peer_by_batch = peer(ctx, c, ctx.plan.peer_batches)
     ctx.peer_batch = max(peer_by_batch, key=peer_by_batch.__getitem__)
     ceilings, sidecars, launches, peers = [], [], [], [peer_by_batch[ctx.peer_batch]]
+    verbose: list[float] = []
     calls: list[str] = []
     for round_number in range(ctx.plan.rounds):
         ceilings.append(ceiling(ctx, ctx.nginx.url, n, c))
@@ -154,6 +156,7 @@ def run_throughput(ctx: Context) -> None:
         sidecars.append(result.rate)
         launches.append(result.rate_from_launch)
         calls.append(describe_rpc(result))
+        verbose.append(sidecar(ctx, ctx.nginx.url, n, c, extra_env={"WEBHOOK_LOG_LEVEL": "debug"}).rate)
         if round_number:
             peers.append(peer(ctx, c, (ctx.peer_batch,))[ctx.peer_batch])
     top, mine, theirs = (statistics.median(x) for x in (ceilings, sidecars, peers))
@@ -173,6 +176,8 @@ def run_throughput(ctx: Context) -> None:
         f"- ceiling (bare aiohttp+uvloop): {', '.join(fmt(x) for x in ceilings)}",
         f"- sidecar, first claim to last completion: {', '.join(fmt(x) for x in sidecars)}",
         f"- sidecar, process launch to last completion: {', '.join(fmt(x) for x in launches)}",
+        f"- sidecar with WEBHOOK_LOG_LEVEL=debug (a log line per successful attempt too): "
+        f"{', '.join(fmt(x) for x in verbose)} (median {fmt(statistics.median(verbose))})",
         f"- PGQueuer: {', '.join(fmt(x) for x in peers)}",
         "- PGQueuer by batch size (round 1): "
         + ", ".join(f"{b}: {fmt(r)}" for b, r in sorted(peer_by_batch.items())),
@@ -184,7 +189,8 @@ def run_throughput(ctx: Context) -> None:
         f"Body: {ctx.body_file.stat().st_size} bytes, the payload the enqueue trigger builds for a lead. "
         "Receiver: nginx, 1 worker, `return 200`. The sidecar runs `webhook-sidecar run --once` with "
         f"WEBHOOK_CONCURRENCY={c}, WEBHOOK_PER_HOST_CONCURRENCY={c} (one receiver host), other settings "
-        "default; it signs, logs a line and writes a full log row per attempt. PGQueuer keeps no request "
+        "default (log level info: a line per failed attempt and a summary a minute); it signs every "
+        "request and writes a full log row per attempt. PGQueuer keeps no request "
         f"or response log; it runs `max_concurrent_tasks=max({c}, 2×batch)` with an aiohttp connector "
         f"limited to {c}.",
     ]))

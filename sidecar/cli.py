@@ -221,7 +221,7 @@ async def _bootstrap_and_migrate(dsn: str, bootstrap: bool) -> list[migrate.Migr
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level.upper())
     metrics, server = await _metrics_server(settings, store)
     # Without a port nobody can read the series: counting them would only cost CPU per attempt.
     events: WorkerEvents = FanOut(AttemptLog()) if metrics is None else FanOut(metrics, AttemptLog())

@@ -1,4 +1,4 @@
-"""Log lines for people (text) or log shippers (JSON lines), and one line per attempt.
+"""Log lines for people (text) or log shippers (JSON lines), and the attempt lines.
 
 Structured values travel on the record as `extra={"fields": {...}}`; the text form
 renders them as key=value pairs after the message, the JSON form as top-level keys.
@@ -21,6 +21,7 @@ from sidecar.domain import Job, Outcome
 from sidecar.metrics import attempt_status
 
 ATTEMPT_LOGGER = "sidecar.attempts"
+SUMMARY_INTERVAL_S = 60.0
 _NEEDS_QUOTES = re.compile(r'[ "=\\]')
 # Values made only of these print as they are; one C-level match decides for most values.
 _PLAIN = re.compile(r"[A-Za-z0-9_.,:;/@%+*#~!?&'()\[\]{}<>^|$-]+")
@@ -133,19 +134,42 @@ def attempt_fields(job: Job, outcome: Outcome, retry_in_ms: int | None) -> dict[
 
 
 class AttemptLog:
-    """WorkerEvents listener: one line per finished attempt, and database up/down transitions."""
+    """WorkerEvents listener: attempt lines, a periodic summary, and database up/down transitions.
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    A failed or retrying attempt is a warning line. A successful one is a debug line:
+    at thousands per second, a line each would cost a tenth of the sidecar's CPU and
+    outrun journald's default rate limit (10,000 lines per 30 s), which drops lines.
+    Instead, every `summary_interval_s` with attempts, one info line counts them.
+    """
+
+    def __init__(self, logger: logging.Logger | None = None,
+                 summary_interval_s: float = SUMMARY_INTERVAL_S) -> None:
         self._log = logger or logging.getLogger(ATTEMPT_LOGGER)
         self._database_ok: bool | None = None
+        self._summary_interval_s = summary_interval_s
+        self._window_start = time.monotonic()
+        self._counts = {"success": 0, "retrying": 0, "failed": 0}
 
     def attempt_started(self, job: Job) -> None:
         return None
 
     def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
-        fields = attempt_fields(job, outcome, retry_in_ms)
-        level = logging.INFO if outcome.success else logging.WARNING
-        self._log.log(level, "attempt %s", fields["status"], extra={"fields": fields})
+        status = attempt_status(outcome, retry_in_ms)
+        self._counts[status] += 1
+        level = logging.DEBUG if outcome.success else logging.WARNING
+        if self._log.isEnabledFor(level):
+            fields = attempt_fields(job, outcome, retry_in_ms)
+            self._log.log(level, "attempt %s", status, extra={"fields": fields})
+        now = time.monotonic()
+        if now - self._window_start >= self._summary_interval_s:
+            self._summarize(now)
+
+    def _summarize(self, now: float) -> None:
+        # Written at the first attempt after the interval: `seconds` is the window it covers.
+        counts, self._counts = self._counts, dict.fromkeys(self._counts, 0)
+        fields = {"attempts": sum(counts.values()), **counts, "seconds": round(now - self._window_start)}
+        self._log.info("attempt summary", extra={"fields": fields})
+        self._window_start = now
 
     def attempt_abandoned(self, job: Job) -> None:
         self._log.warning("attempt abandoned", extra={"fields": {

@@ -17,7 +17,9 @@ from dotenv import dotenv_values
 
 Transport = Literal["direct", "supabase", "embedded"]
 LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 T = TypeVar("T", int, float)
+S = TypeVar("S", bound=str)
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -46,6 +48,7 @@ class Settings:
     metrics_port: int | None = None
     data_dir: Path = Path(".webhooks")
     log_format: LogFormat = "text"
+    log_level: LogLevel = "info"
 
     @property
     def transport(self) -> Transport:
@@ -103,6 +106,7 @@ def _build(r: _Reader) -> Settings:
         metrics_port=r.optional_integer("WEBHOOK_METRICS_PORT", 0, 65535),
         data_dir=Path(r.text("WEBHOOK_DATA_DIR") or ".webhooks"),
         log_format=r.choice("WEBHOOK_LOG_FORMAT", ("text", "json"), "text"),
+        log_level=r.choice("WEBHOOK_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
     )
 
 
@@ -148,7 +152,7 @@ class _Reader:
             return raw.lower() in _TRUE
         raise SettingsError(f"{name}={raw!r} is not allowed: use true or false")
 
-    def choice(self, name: str, options: tuple[LogFormat, ...], default: LogFormat) -> LogFormat:
+    def choice(self, name: str, options: tuple[S, ...], default: S) -> S:
         raw = self.text(name)
         if raw is None:
             return default

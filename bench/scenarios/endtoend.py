@@ -140,7 +140,7 @@ def _wait_all(procs: list[subprocess.Popen[bytes]], budget_s: float, log: Path) 
 
 async def throughput(bench: Bench, url: str, deliveries: int, concurrency: int, processes: int = 1,
                      batch_size: int | None = None, budget_s: float = 180.0,
-                     prefix: list[str] | None = None) -> Throughput:
+                     prefix: list[str] | None = None, extra_env: dict[str, str] | None = None) -> Throughput:
     """Deliver `deliveries` leads (one catch-all rule) with `processes` × `run --once`."""
     async with clone(bench, "e2e") as conn:
         tenant = await data.create_tenant(conn, url)
@@ -151,7 +151,7 @@ async def throughput(bench: Bench, url: str, deliveries: int, concurrency: int, 
         # Counts the RPC calls of the sidecar's connections (opened after this).
         await conn.execute(f"alter database {name} set track_functions = 'pl'")
         log = bench.scratch / f"sidecar-c{concurrency}-p{processes}.log"
-        env = sidecar_env(dsn, concurrency, batch_size)
+        env = {**sidecar_env(dsn, concurrency, batch_size), **(extra_env or {})}
         launched = time.time()
         procs = [_launch(env, bench.scratch, log, once=True, prefix=prefix) for _ in range(processes)]
         await asyncio.to_thread(_wait_all, procs, budget_s, log)

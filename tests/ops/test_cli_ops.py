@@ -82,6 +82,7 @@ async def test_run_serves_metrics_health_and_json_attempt_lines(
     await seed(db, receiver_url)
     port = free_port()
     env = sidecar_env(DATABASE_URL=db_dsn, WEBHOOK_METRICS_PORT=str(port), WEBHOOK_LOG_FORMAT="json",
+                      WEBHOOK_LOG_LEVEL="debug",
                       WEBHOOK_ALLOW_PRIVATE_TARGETS="true", WEBHOOK_POLL_INTERVAL_MS="50")
     process = await asyncio.create_subprocess_exec(SCRIPT, "run", env=env, cwd=tmp_path,
                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -95,7 +96,7 @@ async def test_run_serves_metrics_health_and_json_attempt_lines(
     assert "webhook_attempt_duration_seconds_count" in body and "webhook_claim_duration_seconds_count" in body
     assert health == (200, "ok\n")
     lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
-    attempts = [entry for entry in lines if entry.get("logger") == "sidecar.attempts"]
+    attempts = [entry for entry in lines if entry.get("logger") == "sidecar.attempts" and "status" in entry]
     assert len(attempts) == LEADS
     assert {entry["status"] for entry in attempts} == {"success"} and attempts[0]["host"] == "127.0.0.1"
 

@@ -23,9 +23,9 @@ def root_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-def capture(fmt: str) -> io.StringIO:
+def capture(fmt: str, level: int = logging.INFO) -> io.StringIO:
     stream = io.StringIO()
-    configure_logging(fmt, logging.INFO, stream=stream)
+    configure_logging(fmt, level, stream=stream)
     return stream
 
 
@@ -46,10 +46,10 @@ def test_text_line_carries_every_attempt_field(root_logging: None) -> None:
 
 
 def test_text_line_of_a_success_marks_absent_values_with_a_dash(root_logging: None) -> None:
-    stream = capture("text")
+    stream = capture("text", logging.DEBUG)
     AttemptLog().attempt_finished(make_job(), success(duration_ms=9), None)
     [line] = lines(stream)
-    assert " INFO    sidecar.attempts attempt success " in line
+    assert " DEBUG   sidecar.attempts attempt success " in line
     assert "status=success" in line and "http_status=200" in line and "error_type=-" in line
 
 
@@ -99,3 +99,30 @@ def test_configuring_twice_does_not_double_lines(root_logging: None) -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="use text or json"):
         configure_logging("yaml")
+
+
+def test_at_info_successes_make_no_line_and_failures_do(root_logging: None) -> None:
+    stream = capture("text", logging.INFO)
+    log = AttemptLog()
+    for _ in range(3):
+        log.attempt_finished(make_job(), success(duration_ms=9), None)
+    log.attempt_finished(make_job(), failure("timeout", None, duration_ms=10_000), None)
+    [line] = lines(stream)
+    assert " WARNING sidecar.attempts attempt failed " in line
+
+
+def test_a_summary_counts_the_attempts_of_each_interval(root_logging: None) -> None:
+    stream = capture("json", logging.INFO)
+    log = AttemptLog(summary_interval_s=0.0)  # every attempt closes an interval
+    log.attempt_finished(make_job(), success(duration_ms=9), None)
+    log.attempt_finished(make_job(), failure("http_error", 503, duration_ms=5), 1000)
+    summaries = [json.loads(line) for line in lines(stream) if '"attempt summary"' in line]
+    assert [(s["attempts"], s["success"], s["retrying"], s["failed"]) for s in summaries] == [(1, 1, 0, 0), (1, 0, 1, 0)]
+    assert summaries[0]["level"] == "info" and summaries[0]["seconds"] == 0
+
+
+def test_no_summary_before_the_interval_ends(root_logging: None) -> None:
+    stream = capture("text", logging.INFO)
+    log = AttemptLog(summary_interval_s=3600.0)
+    log.attempt_finished(make_job(), success(duration_ms=9), None)
+    assert lines(stream) == []

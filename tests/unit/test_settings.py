@@ -151,6 +151,7 @@ def test_metrics_port_zero_is_allowed(no_env_file: Path) -> None:
         ("WEBHOOK_METRICS_PORT", "-1", "0 to 65535"),
         ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "maybe", "true or false"),
         ("WEBHOOK_LOG_FORMAT", "xml", "text, json"),
+        ("WEBHOOK_LOG_LEVEL", "loud", "debug, info, warning, error"),
         ("WEBHOOK_SHUTDOWN_GRACE_SECONDS", "soon", "seconds"),
         ("WEBHOOK_POLL_INTERVAL_MS", "1.5", "integer"),
     ],
@@ -180,7 +181,7 @@ def test_env_example_lists_every_setting() -> None:
         "WEBHOOK_PER_HOST_CONCURRENCY", "WEBHOOK_BATCH_SIZE", "WEBHOOK_POLL_INTERVAL_MS",
         "WEBHOOK_LEASE_SECONDS", "WEBHOOK_SHUTDOWN_GRACE_SECONDS", "WEBHOOK_ALLOW_PRIVATE_TARGETS",
         "WEBHOOK_MAX_RESPONSE_BYTES", "WEBHOOK_WORKER_ID", "WEBHOOK_METRICS_PORT",
-        "WEBHOOK_DATA_DIR", "WEBHOOK_LOG_FORMAT",
+        "WEBHOOK_DATA_DIR", "WEBHOOK_LOG_FORMAT", "WEBHOOK_LOG_LEVEL",
     ]
     for name in names:
         assert f"\n{name}=" in example, name
