@@ -70,5 +70,5 @@ class AttemptResult:
     worker_id: str
     outcome: Outcome
     retry_in_ms: int | None
-    log_id: UUID | None = None  # drawn once per attempt: a result sent again is not logged again
+    log_id: UUID | str | None = None  # drawn once per attempt: a result sent again is not logged again
     first_send: bool = False  # never sent before, so the database need not look for its log_id

@@ -17,6 +17,7 @@ from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
 from sidecar.worker import (
     LEASE_MARGIN_S,
     HostLoad,
+    new_log_id,
     Worker,
     WorkerOptions,
     host_key,
@@ -241,3 +242,10 @@ def test_host_load_counts_attempts_per_host_and_forgets_idle_hosts() -> None:
     assert load.has_room("a")
     load.give_back("a")
     assert load.busy == {}
+
+
+def test_log_ids_are_distinct_random_version_4_uuids() -> None:
+    ids = [new_log_id() for _ in range(1000)]  # crosses a refill of the random pool
+    parsed = [uuid.UUID(text) for text in ids]
+    assert len(set(ids)) == len(ids)
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == text for u, text in zip(parsed, ids))
