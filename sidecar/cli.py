@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 import time
@@ -231,12 +232,27 @@ async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) ->
             _stop_on_signals(worker)
             _note(f"worker {settings.worker_id} delivering over {store.transport}"
                   f"{' until nothing is due' if args.once else ''}")
+            _tune_gc()
             summary = await worker.run(once=args.once)
     finally:
         if server is not None:
             await server.close()
     _note(f"stopped: {summary.attempts} attempts, {summary.released} released, {summary.unrecorded} unrecorded")
     return 0 if summary.unrecorded == 0 else 1
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic garbage collector off the delivery path.
+
+    With the defaults, collections took ~6 us per delivery in the throughput run: every
+    full one walks the few hundred thousand objects start-up created, and young ones ran
+    every 700 allocations. Those objects live as long as the process, so they are frozen
+    out of collection; most per-delivery objects die by reference counting, so young
+    collections can wait for 10,000 survivors (3 in a 20,000-delivery run).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _deliverer(settings: Settings) -> Deliverer:
