@@ -364,10 +364,15 @@ def response_date(value: str | None) -> float | None:
 async def _read_capped(response: ClientResponse, into: bytearray, cap: int) -> None:
     """Stream the body into `into` until EOF or `cap` bytes; in place, so a failure keeps the prefix."""
     content = response.content
-    while len(into) < cap and not content.at_eof():
-        chunk = await content.read(cap - len(into))
+    while len(into) < cap:
+        # A small body has usually arrived with the head: take it without a coroutine round.
+        chunk = content.read_nowait(cap - len(into))
         if not chunk:
-            return
+            if content.at_eof():
+                return
+            chunk = await content.read(cap - len(into))
+            if not chunk:
+                return
         into += chunk
 
 
