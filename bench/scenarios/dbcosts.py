@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,7 +196,8 @@ def _success_results(rows: list[asyncpg.Record], worker: str) -> str:
                              "X-Lead-ID": str(r["lead_id"]), "webhook-signature": "***"},
          "response_status": 200, "response_headers": {"content-type": "application/json"},
          "response_body": '{"ok":true}', "duration_ms": 3, "success": True,
-         "error_type": None, "error_message": None, "retry_in_ms": None}
+         "error_type": None, "error_message": None, "retry_in_ms": None,
+         "log_id": str(uuid.uuid4()), "first_send": True}
         for r in rows
     ])
 
