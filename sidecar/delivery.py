@@ -178,7 +178,7 @@ def _standard_phrase(status: int) -> str:
         return ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Exchange:
     """What has been received so far, kept when the attempt fails part-way."""
 
@@ -198,7 +198,7 @@ class _Exchange:
             ended_at=ended,
             status=self.status,
             response_headers=self.response_headers,
-            response_body=None if self.body is None else bytes(self.body).decode("utf-8", "replace"),
+            response_body=None if self.body is None else self.body.decode("utf-8", "replace"),
             error_type=error_type,
             error_message=message,
             retry_after_s=self.retry_after_s,

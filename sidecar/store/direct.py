@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -25,7 +26,6 @@ from sidecar.store import (
     Row,
     StoreError,
     TransientStoreError,
-    job_from_row,
     plain_row,
     recorded_from_row,
     result_element,
@@ -108,6 +108,20 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog", format="binary")
 
 
+def _job_from_record(row: asyncpg.Record, received_at: float) -> Job:
+    """A claim row as asyncpg decodes it: uuids, ints, text and the headers dict already
+    have their types (header values are strings by the configs' check constraint), so
+    unlike `job_from_row` nothing is converted."""
+    claimed_at = row["claimed_at"]
+    return Job(
+        row["queue_id"], row["webhook_id"], row["lead_id"], row["routing_rule_id"],
+        row["attempt_number"], row["max_attempts"], row["payload"], row["webhook_url"],
+        row["custom_headers"] or {}, row["timeout_ms"], row["retry_enabled"], row["retry_delay_ms"],
+        float(row["retry_backoff_multiplier"]), row["signing_secret"],
+        None if claimed_at is None else claimed_at.timestamp(), received_at,
+    )
+
+
 class DirectStore:
     """Store over asyncpg. Create with `await DirectStore.connect(dsn)`."""
 
@@ -150,7 +164,8 @@ class DirectStore:
 
     async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
         rows = await self._fetch("claim_jobs", worker_id, max_jobs, lease_seconds)
-        return [job_from_row(row) for row in rows]
+        received_at = time.monotonic()
+        return [_job_from_record(row, received_at) for row in rows]
 
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
         if not results:

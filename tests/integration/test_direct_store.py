@@ -107,3 +107,25 @@ async def test_jsonb_round_trips_what_the_fast_encoder_refuses(db_dsn: str) -> N
     assert big == {"n": 2**70, "f": 1.5}
     assert surrogate == {"s": "a?b"}
     assert read_back == {"n": 123456789012345678901234567890}  # decoded exactly, not as a float
+
+
+async def test_claim_rows_become_the_same_jobs_as_through_the_generic_conversion(
+    db: asyncpg.Connection, db_dsn: str
+) -> None:
+    from dataclasses import replace
+
+    from sidecar.store import job_from_row
+    from sidecar.store.direct import _init_connection, _job_from_record
+
+    rule = await make_rule(db, "https://example.com/hook", custom_headers={"X-Api": "k"}, retry_backoff_multiplier=1.5)
+    await insert_lead(db, rule.funnel_id)
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        await _init_connection(conn)
+        [row] = await conn.fetch("select * from public.claim_webhook_jobs('w', 10, 60)")
+    finally:
+        await conn.close()
+
+    fast, generic = _job_from_record(row, 1.0), replace(job_from_row(row), received_at=1.0)
+    assert fast == generic
+    assert fast.custom_headers == {"X-Api": "k"} and fast.retry_backoff_multiplier == 1.5
