@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from receiver import Nginx  # noqa: E402
 from scenarios import endtoend  # noqa: E402
-from scenarios.common import REPO_DIR, bench_cluster  # noqa: E402
+from scenarios.common import REPO_DIR, Bench, bench_cluster  # noqa: E402
 
 
 @dataclass
@@ -77,11 +77,11 @@ def sidecar_from(tree: Path) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def run_round(bench: object, url: str, variants: list[Variant], deliveries: int, concurrency: int) -> None:
+def run_round(bench: Bench, url: str, variants: list[Variant], deliveries: int, concurrency: int) -> None:
     for variant in variants:
         before = os.times()
         result = asyncio.run(endtoend.throughput(
-            bench, url, deliveries, concurrency, prefix=variant.prefix, extra_env=variant.env))  # type: ignore[arg-type]
+            bench, url, deliveries, concurrency, prefix=variant.prefix, extra_env=variant.env))
         after = os.times()
         if result.completed != deliveries:
             raise SystemExit(f"{variant.label}: {result.completed} of {deliveries} completed")
@@ -98,19 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("variants", nargs="+")
     args = parser.parse_args(argv)
     variants = [parse_variant(text) for text in args.variants]
-    trees = []
-    try:
+    with ExitStack() as stack:
         for variant in variants:
             if variant.revision is not None:
-                trees.append(worktree(variant.revision))
-                variant.prefix = sidecar_from(trees[-1].__enter__())
+                variant.prefix = sidecar_from(stack.enter_context(worktree(variant.revision)))
         started = time.monotonic()
-        with bench_cluster(quick=True) as bench, Nginx() as nginx:
-            for _ in range(args.rounds):
-                run_round(bench, nginx.url, variants, args.deliveries, args.concurrency)
-    finally:
-        for tree in trees:
-            tree.__exit__(None, None, None)
+        bench = stack.enter_context(bench_cluster(quick=True))
+        nginx = stack.enter_context(Nginx())
+        for _ in range(args.rounds):
+            run_round(bench, nginx.url, variants, args.deliveries, args.concurrency)
     print(f"{args.rounds} interleaved rounds of {args.deliveries:,} deliveries at c={args.concurrency} "
           f"({time.monotonic() - started:.0f} s)")
     for v in variants:
