@@ -6,7 +6,7 @@ Starts a throwaway PostgreSQL cluster (migrated template, one fresh clone per
 scenario), nginx on 127.0.0.1 and, where needed, the delaying receiver; measures
 each figure of the suite against its target; writes the "Suite" section of
 bench/RESULTS.md (other sections are kept) and bench/plot.png. Everything listens
-on 127.0.0.1 only and stops by itself. A full run takes about 10 minutes on 2
+on 127.0.0.1 only and stops by itself. A full run takes about 5 minutes on 2
 cores, --quick under 3 (fewer requests, 1 million log rows instead of 10, 200,000
 due deliveries instead of 1,000,000).
 
