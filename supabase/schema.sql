@@ -1,0 +1,2692 @@
+-- The schema as supabase/migrations leave it: generated, never edited by hand.
+-- Regenerate with `.venv/bin/python scripts/dump_schema.py`;
+-- tests/db/test_schema_file.py checks it against the migrations.
+--
+-- PostgreSQL database dump
+--
+
+
+
+
+--
+-- Name: public; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA public;
+
+
+--
+-- Name: SCHEMA public; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA public IS 'standard public schema';
+
+
+--
+-- Name: webhook_error_type; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.webhook_error_type AS ENUM (
+    'timeout',
+    'network',
+    'http_error',
+    'invalid_response',
+    'blocked'
+);
+
+
+--
+-- Name: webhook_log_status; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.webhook_log_status AS ENUM (
+    'pending',
+    'success',
+    'failed',
+    'retrying'
+);
+
+
+--
+-- Name: webhook_queue_status; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.webhook_queue_status AS ENUM (
+    'pending',
+    'processing',
+    'completed',
+    'failed'
+);
+
+
+--
+-- Name: api_http_error(integer, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_http_error(p_status integer, p_code text, p_message text, p_hint text DEFAULT NULL::text, p_headers jsonb DEFAULT '{}'::jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  raise sqlstate 'PGRST' using
+    message = json_build_object('code', p_code, 'message', p_message, 'details', null, 'hint', p_hint)::text,
+    detail = json_build_object('status', p_status, 'headers', coalesce(p_headers, '{}'::jsonb))::text;
+end;
+$$;
+
+
+--
+-- Name: api_key_authenticate(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_key_authenticate(p_scope text, p_endpoint text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_plain text;
+  v_key public.api_keys%rowtype;
+  v_used bigint;
+  v_free_at timestamptz;
+begin
+  v_plain := nullif(btrim(v_headers::json ->> 'x-api-key'), '');
+  if v_plain is null then
+    perform public.api_http_error(401, 'api_key_missing', 'API key missing',
+                                  'Send your key (bpc_...) in the x-api-key header.');
+  end if;
+
+  select * into v_key
+  from public.api_keys k
+  where k.key_hash = encode(sha256(convert_to(v_plain, 'UTF8')), 'hex')
+  for update;
+
+  if v_key.id is null then
+    perform public.api_http_error(401, 'api_key_invalid', 'API key not recognised',
+                                  'Check the key, or create a new one with create_api_key().');
+  elsif v_key.revoked_at is not null then
+    perform public.api_http_error(401, 'api_key_revoked', 'API key has been revoked',
+                                  'Create a new key with create_api_key().');
+  elsif v_key.expires_at is not null and v_key.expires_at <= now() then
+    perform public.api_http_error(401, 'api_key_expired', 'API key has expired',
+                                  'Create a new key with create_api_key().');
+  elsif not p_scope = any (v_key.scopes) then
+    perform public.api_http_error(403, 'api_key_scope_missing',
+                                  format('API key lacks the %s scope', p_scope),
+                                  format('Create a key whose scopes include %s.', p_scope));
+  end if;
+
+  select count(*) into v_used
+  from public.api_rate_limit_log r
+  where r.api_key_id = v_key.id and r.created_at > now() - interval '60 seconds';
+
+  if v_used >= v_key.rate_limit_per_minute then
+    -- The call becomes possible once enough counted calls leave the 60 s window.
+    select r.created_at into v_free_at
+    from public.api_rate_limit_log r
+    where r.api_key_id = v_key.id and r.created_at > now() - interval '60 seconds'
+    order by r.created_at
+    offset v_used - v_key.rate_limit_per_minute
+    limit 1;
+    perform public.api_http_error(
+      429, 'rate_limited',
+      format('rate limit exceeded: at most %s calls per minute for this key', v_key.rate_limit_per_minute),
+      'Wait for the number of seconds in Retry-After.',
+      jsonb_build_object('Retry-After',
+        greatest(1, ceil(extract(epoch from (v_free_at + interval '60 seconds' - now()))))::integer::text));
+  end if;
+
+  insert into public.api_rate_limit_log (api_key_id, endpoint) values (v_key.id, p_endpoint);
+  update public.api_keys k set last_used_at = now() where k.id = v_key.id;
+  return v_key.user_id;
+end;
+$$;
+
+
+--
+-- Name: api_replay_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_replay_webhook(log_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_key_authenticate('webhooks:replay', 'api_replay_webhook');
+  v_routing_rule_id uuid;
+begin
+  select l.routing_rule_id into v_routing_rule_id from public.webhook_logs l where l.id = api_replay_webhook.log_id;
+  if v_routing_rule_id is null or not public.api_user_owns_rule(v_user_id, v_routing_rule_id) then
+    perform public.api_http_error(404, 'not_found', format('webhook log %s not found', api_replay_webhook.log_id));
+  end if;
+  return public.webhook_replay_log(api_replay_webhook.log_id);
+end;
+$$;
+
+
+--
+-- Name: api_user_owns_rule(uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select exists (
+    select 1
+    from public.routing_rules r
+    join public.funnels f on f.id = r.funnel_id
+    where r.id = p_routing_rule_id and f.owner_id = p_user_id
+  )
+$$;
+
+
+
+
+--
+-- Name: webhook_logs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_logs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    lead_id uuid NOT NULL,
+    routing_rule_id uuid NOT NULL,
+    webhook_url text NOT NULL,
+    request_headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    request_body jsonb,
+    response_status integer,
+    response_headers jsonb,
+    response_body text,
+    duration_ms integer,
+    attempt_number integer DEFAULT 1 NOT NULL,
+    max_attempts integer DEFAULT 1 NOT NULL,
+    is_retry boolean DEFAULT false NOT NULL,
+    parent_log_id uuid,
+    status public.webhook_log_status DEFAULT 'pending'::public.webhook_log_status NOT NULL,
+    error_message text,
+    error_type public.webhook_error_type,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    queue_id uuid,
+    webhook_id uuid,
+    CONSTRAINT webhook_logs_attempt_number_check CHECK ((attempt_number >= 1)),
+    CONSTRAINT webhook_logs_duration_ms_check CHECK (((duration_ms IS NULL) OR (duration_ms >= 0)))
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02');
+
+
+--
+-- Name: TABLE webhook_logs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_logs IS 'One row per HTTP attempt of a webhook delivery, written by the system only.';
+
+
+--
+-- Name: COLUMN webhook_logs.request_body; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_logs.request_body IS 'The delivery payload as sent (compact jsonb text of this value).';
+
+
+--
+-- Name: COLUMN webhook_logs.webhook_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_logs.webhook_id IS 'The webhook-id header sent with this attempt.';
+
+
+--
+-- Name: api_webhook_logs(uuid, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text DEFAULT NULL::text, max_rows integer DEFAULT 50) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_key_authenticate('webhooks:read', 'api_webhook_logs');
+begin
+  if api_webhook_logs.status is not null
+     and not api_webhook_logs.status = any (enum_range(null::public.webhook_log_status)::text[]) then
+    perform public.api_http_error(400, 'invalid_parameter',
+                                  format('status must be one of pending, success, failed, retrying; got %s',
+                                         to_json(api_webhook_logs.status)::text));
+  end if;
+  if api_webhook_logs.max_rows is null or api_webhook_logs.max_rows not between 1 and 1000 then
+    perform public.api_http_error(400, 'invalid_parameter',
+                                  format('max_rows must be between 1 and 1000, got %s',
+                                         coalesce(api_webhook_logs.max_rows::text, 'null')));
+  end if;
+  if not public.api_user_owns_rule(v_user_id, api_webhook_logs.routing_rule_id) then
+    perform public.api_http_error(404, 'not_found',
+                                  format('routing rule %s not found', api_webhook_logs.routing_rule_id));
+  end if;
+
+  return query
+  select l.*
+  from public.webhook_logs l
+  where l.routing_rule_id = api_webhook_logs.routing_rule_id
+    and (api_webhook_logs.status is null or l.status = api_webhook_logs.status::public.webhook_log_status)
+  order by l.created_at desc, l.id
+  limit api_webhook_logs.max_rows;
+end;
+$$;
+
+
+--
+-- Name: api_webhook_stats(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer DEFAULT 7) RETURNS TABLE(total_calls bigint, success_calls bigint, failed_calls bigint, avg_duration_ms numeric, success_rate numeric)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_key_authenticate('webhooks:read', 'api_webhook_stats');
+begin
+  if api_webhook_stats.days is null or api_webhook_stats.days not between 1 and 36500 then
+    perform public.api_http_error(400, 'invalid_parameter',
+                                  format('days must be between 1 and 36500, got %s',
+                                         coalesce(api_webhook_stats.days::text, 'null')));
+  end if;
+  if not public.api_user_owns_rule(v_user_id, api_webhook_stats.routing_rule_id) then
+    perform public.api_http_error(404, 'not_found',
+                                  format('routing rule %s not found', api_webhook_stats.routing_rule_id));
+  end if;
+  return query select * from public.webhook_stats_for_rule(api_webhook_stats.routing_rule_id, api_webhook_stats.days);
+end;
+$$;
+
+
+--
+-- Name: claim_webhook_jobs(text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer) RETURNS TABLE(queue_id uuid, webhook_id uuid, lead_id uuid, routing_rule_id uuid, attempt_number integer, max_attempts integer, payload text, webhook_url text, custom_headers jsonb, timeout_ms integer, retry_enabled boolean, retry_delay_ms integer, retry_backoff_multiplier numeric, signing_secret text, claimed_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_worker text := claim_webhook_jobs.worker_id;
+  v_max integer := claim_webhook_jobs.max_jobs;
+  v_lease interval := make_interval(secs => claim_webhook_jobs.lease_seconds);
+  v_expired uuid[];
+  v_pending uuid[];
+begin
+  if v_worker is null or v_worker = '' then
+    raise exception 'worker_id must be a non-empty text' using errcode = 'invalid_parameter_value';
+  end if;
+  if v_max is null or v_max not between 1 and 10000 then
+    raise exception 'max_jobs must be between 1 and 10000, got %', coalesce(v_max::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if claim_webhook_jobs.lease_seconds is null or claim_webhook_jobs.lease_seconds not between 1 and 86400 then
+    raise exception 'lease_seconds must be between 1 and 86400, got %', coalesce(claim_webhook_jobs.lease_seconds::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+
+  with picked as (
+    select q.id
+    from public.webhook_queue q
+    where q.status = 'processing' and q.lease_expires_at <= now()
+    order by q.lease_expires_at
+    limit v_max
+    for update skip locked
+  ),
+  claimed as (
+    update public.webhook_queue q
+    set locked_by = v_worker, lease_expires_at = now() + v_lease, started_at = now()
+    from picked
+    where q.id = picked.id
+    returning q.id
+  )
+  select coalesce(array_agg(claimed.id), '{}') into v_expired from claimed;
+
+  if cardinality(v_expired) < v_max then
+    with picked as (
+      select q.id
+      from public.webhook_queue q
+      where q.status = 'pending' and q.scheduled_at <= now()
+      order by q.priority desc, q.scheduled_at
+      limit v_max - cardinality(v_expired)
+      for update skip locked
+    ),
+    claimed as (
+      update public.webhook_queue q
+      set status = 'processing', locked_by = v_worker, lease_expires_at = now() + v_lease, started_at = now()
+      from picked
+      where q.id = picked.id
+      returning q.id
+    )
+    select coalesce(array_agg(claimed.id), '{}') into v_pending from claimed;
+  else
+    v_pending := '{}';
+  end if;
+
+  -- Deliveries enqueued by hand-written inserts may lack a config row; give them
+  -- one (and a signing secret) rather than hand out a null secret.
+  insert into public.webhook_configs (routing_rule_id)
+  select distinct q.routing_rule_id
+  from public.webhook_queue q
+  where q.id = any (v_expired || v_pending)
+    and not exists (select 1 from public.webhook_configs c where c.routing_rule_id = q.routing_rule_id)
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
+
+  return query
+  select q.id, q.webhook_id, q.lead_id, q.routing_rule_id, q.attempt_number, q.max_attempts,
+         q.payload::text, r.webhook_url, c.custom_headers, c.timeout_ms, c.retry_enabled,
+         c.retry_delay_ms, c.retry_backoff_multiplier, c.signing_secret, now()
+  from public.webhook_queue q
+  join public.routing_rules r on r.id = q.routing_rule_id
+  join public.webhook_configs c on c.routing_rule_id = q.routing_rule_id
+  where q.id = any (v_expired || v_pending)
+  order by q.priority desc, q.scheduled_at;
+end;
+$$;
+
+
+--
+-- Name: create_api_key(text, text[], timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.create_api_key(name text, scopes text[] DEFAULT '{webhooks:read,webhooks:replay}'::text[], expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, rate_limit_per_minute integer DEFAULT 60) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := auth.uid();
+  v_unknown text;
+  v_plain text;
+begin
+  if v_user_id is null then
+    perform public.api_http_error(401, 'not_authenticated', 'sign in to create an API key',
+                                  'Call create_api_key with a signed-in user''s access token.');
+  end if;
+  if create_api_key.name is null or length(btrim(create_api_key.name)) not between 1 and 200 then
+    raise exception 'name must be between 1 and 200 characters'
+      using errcode = 'invalid_parameter_value', column = 'name';
+  end if;
+  if create_api_key.scopes is null or cardinality(create_api_key.scopes) = 0 then
+    raise exception 'scopes must list at least one of webhooks:read, webhooks:replay'
+      using errcode = 'invalid_parameter_value', column = 'scopes';
+  end if;
+  select s into v_unknown
+  from unnest(create_api_key.scopes) as s
+  where s is null or s not in ('webhooks:read', 'webhooks:replay')
+  limit 1;
+  if found then
+    raise exception 'scopes: unknown scope % (allowed: webhooks:read, webhooks:replay)', coalesce(to_json(v_unknown)::text, 'null')
+      using errcode = 'invalid_parameter_value', column = 'scopes';
+  end if;
+  if create_api_key.expires_at is not null and create_api_key.expires_at <= now() then
+    raise exception 'expires_at must be in the future'
+      using errcode = 'invalid_parameter_value', column = 'expires_at';
+  end if;
+  if create_api_key.rate_limit_per_minute is null or create_api_key.rate_limit_per_minute not between 1 and 10000 then
+    raise exception 'rate_limit_per_minute must be between 1 and 10000, got %', coalesce(create_api_key.rate_limit_per_minute::text, 'null')
+      using errcode = 'invalid_parameter_value', column = 'rate_limit_per_minute';
+  end if;
+
+  v_plain := 'bpc_' || encode(extensions.gen_random_bytes(24), 'hex');
+  insert into public.api_keys (user_id, name, key_prefix, key_hash, scopes, expires_at, rate_limit_per_minute)
+  values (v_user_id, btrim(create_api_key.name), left(v_plain, 12),
+          encode(sha256(convert_to(v_plain, 'UTF8')), 'hex'),
+          (select array_agg(distinct s order by s) from unnest(create_api_key.scopes) as s),
+          create_api_key.expires_at, create_api_key.rate_limit_per_minute);
+  return v_plain;
+end;
+$$;
+
+
+--
+-- Name: enqueue_webhook(uuid, uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer DEFAULT 0) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_rule public.routing_rules%rowtype;
+  v_lead public.leads%rowtype;
+  v_id uuid := gen_random_uuid();
+begin
+  if not public.webhook_rule_visible(enqueue_webhook.routing_rule_id) then
+    raise exception 'routing rule % not found', enqueue_webhook.routing_rule_id
+      using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
+  end if;
+  select * into v_rule from public.routing_rules r where r.id = enqueue_webhook.routing_rule_id;
+  select * into v_lead from public.leads l where l.id = enqueue_webhook.lead_id;
+  if v_lead.id is null or v_lead.funnel_id <> v_rule.funnel_id then
+    raise exception 'lead % not found in the funnel of routing rule %', enqueue_webhook.lead_id, v_rule.id
+      using errcode = 'no_data_found', hint = 'A lead can only be delivered to the rules of its own funnel.';
+  end if;
+
+  insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
+
+  insert into public.webhook_queue
+    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload)
+  values (
+    v_id, v_id, v_lead.id, v_rule.id, coalesce(enqueue_webhook.priority, 0), 1,
+    public.webhook_max_attempts(v_rule.id), now(),
+    jsonb_build_object(
+      'type', 'lead.created',
+      'timestamp', now(),
+      'data', jsonb_build_object(
+        'lead_id', v_lead.id,
+        'funnel_id', v_lead.funnel_id,
+        'routing_rule_id', v_rule.id,
+        'client_name', v_rule.client_name,
+        'lead', v_lead.data,
+        'created_at', v_lead.created_at)));
+
+  perform pg_notify('webhook_jobs', '');
+  return v_id;
+end;
+$$;
+
+
+--
+-- Name: get_webhook_stats(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.get_webhook_stats(routing_rule_id uuid, days integer DEFAULT 7) RETURNS TABLE(total_calls bigint, success_calls bigint, failed_calls bigint, avg_duration_ms numeric, success_rate numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if get_webhook_stats.days is null or get_webhook_stats.days not between 1 and 36500 then
+    raise exception 'days must be between 1 and 36500, got %', coalesce(get_webhook_stats.days::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if not public.webhook_rule_visible(get_webhook_stats.routing_rule_id) then
+    raise exception 'routing rule % not found', get_webhook_stats.routing_rule_id
+      using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
+  end if;
+  return query select * from public.webhook_stats_for_rule(get_webhook_stats.routing_rule_id, get_webhook_stats.days);
+end;
+$$;
+
+
+--
+-- Name: purge_api_rate_limit_log(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.purge_api_rate_limit_log() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  removed bigint;
+begin
+  delete from public.api_rate_limit_log r where r.created_at < now() - interval '1 hour';
+  get diagnostics removed = row_count;
+  return removed;
+end;
+$$;
+
+
+--
+-- Name: purge_webhook_logs(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.purge_webhook_logs() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_days integer;
+  v_cutoff timestamptz;
+  removed bigint;
+begin
+  select case when jsonb_typeof(s.value) = 'number' then (s.value #>> '{}')::numeric::integer end
+  into v_days
+  from public.webhook_settings s
+  where s.key = 'log_retention_days';
+  v_days := coalesce(v_days, 30);
+  if v_days < 1 then
+    raise exception 'webhook_settings.log_retention_days must be at least 1, got %', v_days
+      using errcode = 'invalid_parameter_value';
+  end if;
+  v_cutoff := now() - make_interval(days => v_days);
+
+  delete from public.webhook_logs l where l.created_at < v_cutoff;
+  get diagnostics removed = row_count;
+
+  delete from public.webhook_queue q
+  where q.status in ('completed', 'failed') and q.completed_at < v_cutoff;
+
+  return removed;
+end;
+$$;
+
+
+--
+-- Name: record_webhook_attempts(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_webhook_attempts(results jsonb) RETURNS TABLE(queue_id uuid, log_id uuid, applied boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  if results is null or jsonb_typeof(results) <> 'array' then
+    raise exception 'results must be a JSON array of attempt results' using errcode = 'invalid_parameter_value';
+  end if;
+
+  return query
+  with input as (
+    select x.*, e.ord
+    from jsonb_array_elements(record_webhook_attempts.results) with ordinality as e(elem, ord)
+    cross join lateral jsonb_to_record(e.elem) as x(
+      queue_id uuid,
+      worker_id text,
+      attempt_number integer,
+      webhook_url text,
+      request_headers jsonb,
+      response_status integer,
+      response_headers jsonb,
+      response_body text,
+      duration_ms integer,
+      success boolean,
+      error_type public.webhook_error_type,
+      error_message text,
+      retry_in_ms bigint,
+      log_id uuid,
+      first_send boolean
+    )
+  ),
+  -- Lock in id order so concurrent batches cannot deadlock each other.
+  locked as materialized (
+    select q.*
+    from public.webhook_queue q
+    where q.id in (select i.queue_id from input i)
+    order by q.id
+    for update
+  ),
+  decided as materialized (
+    select i.*,
+           q.id as q_id,
+           q.lead_id as q_lead_id,
+           q.routing_rule_id as q_routing_rule_id,
+           q.webhook_id as q_webhook_id,
+           q.max_attempts as q_max_attempts,
+           q.payload as q_payload,
+           q.parent_log_id as q_parent_log_id,
+           q.webhook_log_id as q_last_log_id,
+           coalesce(i.success, false) as ok,
+           coalesce(q.status = 'processing' and q.locked_by = i.worker_id and q.attempt_number = i.attempt_number, false)
+             as holds_lease,
+           coalesce(i.success and q.status = 'pending' and q.attempt_number = i.attempt_number, false)
+             as ends_duplicate,
+           coalesce(i.log_id, gen_random_uuid()) as new_log_id,
+           -- A first send cannot be logged yet: only resends pay for the lookup.
+           case
+             when coalesce(i.first_send, false) then false
+             else coalesce(exists (select 1 from public.webhook_logs l where l.id = i.log_id), false)
+           end as already_recorded
+    from input i
+    left join locked q on q.id = i.queue_id
+  ),
+  ranked as materialized (
+    select d.*,
+           not d.already_recorded
+             and (d.holds_lease or d.ends_duplicate)
+             and row_number() over (partition by d.queue_id
+                                    order by (d.holds_lease or d.ends_duplicate) desc, d.ord) = 1 as applies
+    from decided d
+  ),
+  outcome as materialized (
+    select r.*,
+           case
+             when not r.applies then 'none'
+             when r.ok then 'complete'
+             when r.retry_in_ms is not null
+                  and r.error_type is distinct from 'blocked'
+                  and r.attempt_number < r.q_max_attempts then 'retry'
+             else 'fail'
+           end as action,
+           case
+             when r.attempt_number = 1 then r.q_parent_log_id
+             when r.applies then r.q_last_log_id
+             else (select l.id
+                   from public.webhook_logs l
+                   where l.queue_id = r.q_id and l.attempt_number = r.attempt_number - 1
+                   order by l.created_at desc
+                   limit 1)
+           end as parent_id
+    from ranked r
+  ),
+  logs as (
+    insert into public.webhook_logs (
+      id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
+      response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
+      is_retry, parent_log_id, status, error_message, error_type)
+    select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
+           coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
+           o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
+           o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
+           (case
+              when o.ok then 'success'
+              when o.action = 'retry' then 'retrying'
+              else 'failed'
+            end)::public.webhook_log_status,
+           case when o.ok then null else o.error_message end,
+           case when o.ok then null else o.error_type end
+    from outcome o
+    where o.q_id is not null and not o.already_recorded
+    on conflict (id) do nothing
+    returning 1
+  ),
+  queue_updates as (
+    update public.webhook_queue q
+    set webhook_log_id = o.new_log_id,
+        status = (case o.action
+                    when 'complete' then 'completed'
+                    when 'retry' then 'pending'
+                    else 'failed'
+                  end)::public.webhook_queue_status,
+        attempt_number = case when o.action = 'retry' then q.attempt_number + 1 else q.attempt_number end,
+        scheduled_at = case
+                         when o.action = 'retry' then now() + greatest(o.retry_in_ms, 0) * interval '1 millisecond'
+                         else q.scheduled_at
+                       end,
+        completed_at = case when o.action = 'retry' then null else now() end,
+        error_message = case when o.ok then null else o.error_message end,
+        locked_by = null,
+        lease_expires_at = null
+    from outcome o
+    where o.applies and q.id = o.q_id
+    returning 1
+  )
+  select o.queue_id, case when o.q_id is null then null else o.new_log_id end, o.applies
+  from outcome o
+  order by o.ord;
+end;
+$$;
+
+
+--
+-- Name: release_webhook_jobs(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.release_webhook_jobs(ids uuid[]) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  released integer;
+begin
+  update public.webhook_queue q
+  set status = 'pending', locked_by = null, lease_expires_at = null
+  where q.id = any (release_webhook_jobs.ids) and q.status = 'processing';
+  get diagnostics released = row_count;
+  if released > 0 then
+    perform pg_notify('webhook_jobs', '');
+  end if;
+  return released;
+end;
+$$;
+
+
+--
+-- Name: replay_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.replay_webhook(log_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_routing_rule_id uuid;
+begin
+  select l.routing_rule_id into v_routing_rule_id from public.webhook_logs l where l.id = replay_webhook.log_id;
+  if v_routing_rule_id is null or not public.webhook_rule_visible(v_routing_rule_id) then
+    raise exception 'webhook log % not found', replay_webhook.log_id
+      using errcode = 'no_data_found', hint = 'Pass the id of a row of webhook_logs for one of your routing rules.';
+  end if;
+  return public.webhook_replay_log(replay_webhook.log_id);
+end;
+$$;
+
+
+--
+-- Name: requeue_stale_webhook_jobs(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.requeue_stale_webhook_jobs() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  requeued integer;
+begin
+  update public.webhook_queue q
+  set status = 'pending', locked_by = null, lease_expires_at = null
+  where q.id in (
+    select s.id
+    from public.webhook_queue s
+    where s.status = 'processing' and s.lease_expires_at <= now()
+    for update skip locked
+  );
+  get diagnostics requeued = row_count;
+  if requeued > 0 then
+    perform pg_notify('webhook_jobs', '');
+  end if;
+  return requeued;
+end;
+$$;
+
+
+--
+-- Name: revoke_api_key(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.revoke_api_key(id uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.api_keys k
+  set revoked_at = coalesce(k.revoked_at, now())
+  where k.id = revoke_api_key.id
+    and (public.webhook_caller_is_admin() or k.user_id = (select auth.uid()));
+  if not found then
+    raise exception 'API key % not found', revoke_api_key.id
+      using errcode = 'no_data_found', hint = 'Pass the id of one of your API keys (table api_keys).';
+  end if;
+end;
+$$;
+
+
+--
+-- Name: webhook_headers_problem(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_headers_problem(headers jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  header_name text;
+  header_value jsonb;
+  seen text[] := '{}';
+begin
+  if headers is null then
+    return 'must be a JSON object (use {} for no custom headers)';
+  end if;
+  if jsonb_typeof(headers) <> 'object' then
+    return 'must be a JSON object mapping header names to string values';
+  end if;
+  if (select count(*) from jsonb_object_keys(headers)) > 50 then
+    return 'at most 50 custom headers are allowed';
+  end if;
+  for header_name, header_value in select e.key, e.value from jsonb_each(headers) as e loop
+    if header_name !~ '^[!#$%&''*+.^_`|~0-9A-Za-z-]+$' then
+      return format('header name %s is not a valid HTTP header name (letters, digits and !#$%%&''*+-.^_`|~ only; no spaces or colons)',
+                    to_json(header_name)::text);
+    end if;
+    if length(header_name) > 256 then
+      return format('header name %s is longer than 256 characters', to_json(header_name)::text);
+    end if;
+    if lower(header_name) in ('host', 'content-length', 'content-type', 'transfer-encoding', 'connection',
+                              'user-agent', 'x-lead-id', 'x-funnel-webhook')
+       or lower(header_name) like 'webhook-%' then
+      return format('header %s is set by the webhook sender and cannot be overridden', to_json(header_name)::text);
+    end if;
+    if lower(header_name) = any (seen) then
+      return format('header %s appears more than once (names are case-insensitive)', to_json(header_name)::text);
+    end if;
+    seen := seen || lower(header_name);
+    if jsonb_typeof(header_value) <> 'string' then
+      return format('value of header %s must be a string', to_json(header_name)::text);
+    end if;
+    if header_value #>> '{}' ~ '[\x01-\x08\x0a-\x1f\x7f]' then
+      return format('value of header %s contains CR, LF or another control character', to_json(header_name)::text);
+    end if;
+    if length(header_value #>> '{}') > 8192 then
+      return format('value of header %s is longer than 8192 characters', to_json(header_name)::text);
+    end if;
+  end loop;
+  return null;
+end;
+$_$;
+
+
+--
+-- Name: webhook_configs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_configs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    routing_rule_id uuid NOT NULL,
+    custom_headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    timeout_ms integer DEFAULT 10000 NOT NULL,
+    retry_enabled boolean DEFAULT true NOT NULL,
+    max_retries integer DEFAULT 3 NOT NULL,
+    retry_delay_ms integer DEFAULT 1000 NOT NULL,
+    retry_backoff_multiplier numeric DEFAULT 2.0 NOT NULL,
+    signing_secret text DEFAULT ('whsec_'::text || encode(extensions.gen_random_bytes(32), 'base64'::text)) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_configs_custom_headers_check CHECK ((public.webhook_headers_problem(custom_headers) IS NULL)),
+    CONSTRAINT webhook_configs_max_retries_check CHECK (((max_retries >= 0) AND (max_retries <= 20))),
+    CONSTRAINT webhook_configs_retry_backoff_multiplier_check CHECK (((retry_backoff_multiplier >= (1)::numeric) AND (retry_backoff_multiplier <= (10)::numeric))),
+    CONSTRAINT webhook_configs_retry_delay_ms_check CHECK (((retry_delay_ms >= 100) AND (retry_delay_ms <= 86400000))),
+    CONSTRAINT webhook_configs_signing_secret_check CHECK ((signing_secret ~ '^whsec_[A-Za-z0-9+/]{32,}={0,2}$'::text)),
+    CONSTRAINT webhook_configs_timeout_ms_check CHECK (((timeout_ms >= 100) AND (timeout_ms <= 300000)))
+);
+
+
+--
+-- Name: TABLE webhook_configs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_configs IS 'Delivery settings per routing rule. Defaults: timeout 10000 ms, retries on, 3 retries, 1000 ms first delay, x2.0 backoff.';
+
+
+--
+-- Name: COLUMN webhook_configs.signing_secret; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_configs.signing_secret IS 'Standard Webhooks secret: whsec_ followed by base64 of the HMAC key. Receivers verify webhook-signature with it.';
+
+
+--
+-- Name: update_webhook_config(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) RETURNS public.webhook_configs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  allowed constant text[] := array['custom_headers', 'timeout_ms', 'retry_enabled', 'max_retries',
+                                   'retry_delay_ms', 'retry_backoff_multiplier', 'signing_secret'];
+  v_key text;
+  v_value jsonb;
+  v_row public.webhook_configs;
+begin
+  if not public.webhook_rule_visible(update_webhook_config.routing_rule_id) then
+    raise exception 'routing rule % not found', update_webhook_config.routing_rule_id
+      using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
+  end if;
+  if patch is null or jsonb_typeof(patch) <> 'object' then
+    raise exception 'invalid webhook config: patch must be a JSON object, e.g. {"timeout_ms": 5000}'
+      using errcode = 'invalid_parameter_value';
+  end if;
+
+  for v_key, v_value in select e.key, e.value from jsonb_each(patch) as e loop
+    if not v_key = any (allowed) then
+      raise exception 'invalid webhook config: unknown key %', to_json(v_key)::text
+        using errcode = 'invalid_parameter_value',
+              hint = 'Allowed keys: ' || array_to_string(allowed, ', ') || '.';
+    end if;
+    if jsonb_typeof(v_value) = 'null' then
+      continue;
+    end if;
+    if v_key in ('timeout_ms', 'max_retries', 'retry_delay_ms')
+       and (jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)
+            or v_value::numeric not between -2147483648 and 2147483647) then
+      raise exception 'invalid webhook config: % must be a whole number, got %', v_key, v_value::text
+        using errcode = 'invalid_parameter_value', column = v_key;
+    elsif v_key = 'retry_backoff_multiplier' and jsonb_typeof(v_value) <> 'number' then
+      raise exception 'invalid webhook config: % must be a number, got %', v_key, v_value::text
+        using errcode = 'invalid_parameter_value', column = v_key;
+    elsif v_key = 'retry_enabled' and jsonb_typeof(v_value) <> 'boolean' then
+      raise exception 'invalid webhook config: % must be true or false, got %', v_key, v_value::text
+        using errcode = 'invalid_parameter_value', column = v_key;
+    elsif v_key = 'signing_secret' and jsonb_typeof(v_value) <> 'string' then
+      raise exception 'invalid webhook config: % must be a string starting with whsec_, got %', v_key, v_value::text
+        using errcode = 'invalid_parameter_value', column = v_key;
+    elsif v_key = 'custom_headers' and jsonb_typeof(v_value) <> 'object' then
+      raise exception 'invalid webhook config: % must be a JSON object of header name to value, got %', v_key, v_value::text
+        using errcode = 'invalid_parameter_value', column = v_key;
+    end if;
+  end loop;
+
+  insert into public.webhook_configs (routing_rule_id) values (update_webhook_config.routing_rule_id)
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
+
+  update public.webhook_configs c
+  set custom_headers = case when patch ? 'custom_headers'
+                            then coalesce(nullif(patch -> 'custom_headers', 'null'::jsonb), '{}'::jsonb)
+                            else c.custom_headers end,
+      timeout_ms = case when patch ? 'timeout_ms'
+                        then coalesce((patch ->> 'timeout_ms')::numeric::integer, 10000)
+                        else c.timeout_ms end,
+      retry_enabled = case when patch ? 'retry_enabled'
+                           then coalesce((patch ->> 'retry_enabled')::boolean, true)
+                           else c.retry_enabled end,
+      max_retries = case when patch ? 'max_retries'
+                         then coalesce((patch ->> 'max_retries')::numeric::integer, 3)
+                         else c.max_retries end,
+      retry_delay_ms = case when patch ? 'retry_delay_ms'
+                            then coalesce((patch ->> 'retry_delay_ms')::numeric::integer, 1000)
+                            else c.retry_delay_ms end,
+      retry_backoff_multiplier = case when patch ? 'retry_backoff_multiplier'
+                                      then coalesce((patch ->> 'retry_backoff_multiplier')::numeric, 2.0)
+                                      else c.retry_backoff_multiplier end,
+      signing_secret = case when patch ? 'signing_secret'
+                            then coalesce(patch ->> 'signing_secret',
+                                          'whsec_' || encode(extensions.gen_random_bytes(32), 'base64'))
+                            else c.signing_secret end
+  where c.routing_rule_id = update_webhook_config.routing_rule_id
+  returning c.* into v_row;
+
+  return v_row;
+end;
+$$;
+
+
+--
+-- Name: webhook_caller_is_admin(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_caller_is_admin() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(nullif(current_setting('role', true), 'none'), session_user::text)
+         not in ('anon', 'authenticated', 'authenticator')
+$$;
+
+
+--
+-- Name: webhook_configs_validate(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_configs_validate() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  problem text;
+  field text;
+begin
+  if new.timeout_ms is null or new.timeout_ms not between 100 and 300000 then
+    field := 'timeout_ms';
+    problem := format('timeout_ms must be between 100 and 300000 (milliseconds), got %s', coalesce(new.timeout_ms::text, 'null'));
+  elsif new.retry_enabled is null then
+    field := 'retry_enabled';
+    problem := 'retry_enabled must be true or false';
+  elsif new.max_retries is null or new.max_retries not between 0 and 20 then
+    field := 'max_retries';
+    problem := format('max_retries must be between 0 and 20, got %s', coalesce(new.max_retries::text, 'null'));
+  elsif new.retry_delay_ms is null or new.retry_delay_ms not between 100 and 86400000 then
+    field := 'retry_delay_ms';
+    problem := format('retry_delay_ms must be between 100 and 86400000 (milliseconds), got %s', coalesce(new.retry_delay_ms::text, 'null'));
+  elsif new.retry_backoff_multiplier is null or new.retry_backoff_multiplier not between 1 and 10 then
+    field := 'retry_backoff_multiplier';
+    problem := format('retry_backoff_multiplier must be between 1 and 10, got %s', coalesce(new.retry_backoff_multiplier::text, 'null'));
+  elsif new.signing_secret is null or new.signing_secret !~ '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' then
+    field := 'signing_secret';
+    problem := 'signing_secret must be whsec_ followed by at least 32 base64 characters';
+  else
+    problem := public.webhook_headers_problem(new.custom_headers);
+    if problem is not null then
+      field := 'custom_headers';
+      problem := 'custom_headers: ' || problem;
+    end if;
+  end if;
+
+  if problem is not null then
+    raise exception 'invalid webhook config: %', problem
+      using errcode = 'check_violation',
+            column = field,
+            table = 'webhook_configs',
+            schema = 'public',
+            constraint = 'webhook_configs_' || field || '_check';
+  end if;
+
+  if tg_op = 'UPDATE' then
+    new.updated_at := now();
+  end if;
+  return new;
+end;
+$_$;
+
+
+--
+-- Name: webhook_queue; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_queue (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    webhook_id uuid NOT NULL,
+    lead_id uuid NOT NULL,
+    routing_rule_id uuid NOT NULL,
+    webhook_log_id uuid,
+    status public.webhook_queue_status DEFAULT 'pending'::public.webhook_queue_status NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    attempt_number integer DEFAULT 1 NOT NULL,
+    max_attempts integer DEFAULT 4 NOT NULL,
+    scheduled_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    error_message text,
+    payload jsonb NOT NULL,
+    parent_log_id uuid,
+    locked_by text,
+    lease_expires_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_queue_attempt_number_check CHECK (((attempt_number >= 1) AND (attempt_number <= max_attempts))),
+    CONSTRAINT webhook_queue_lease_check CHECK (((status = 'processing'::public.webhook_queue_status) = ((locked_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
+    CONSTRAINT webhook_queue_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 21)))
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_insert_scale_factor='0.01', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');
+
+
+--
+-- Name: COLUMN webhook_queue.webhook_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.webhook_id IS 'Value of the webhook-id header: the id of the first delivery of this lead to this rule (its own id unless it is a replay).';
+
+
+--
+-- Name: COLUMN webhook_queue.attempt_number; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.attempt_number IS 'Number of the next attempt (1 before the first); after the delivery ends, the last attempt made.';
+
+
+--
+-- Name: COLUMN webhook_queue.payload; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.payload IS 'Request body, frozen at enqueue: sent byte-identical (compact jsonb text) on every attempt and replay.';
+
+
+--
+-- Name: webhook_delivery(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_delivery(queue_id uuid) RETURNS SETOF public.webhook_queue
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select q.* from public.webhook_queue q where q.id = webhook_delivery.queue_id
+$$;
+
+
+--
+-- Name: webhook_effective_config(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_effective_config(routing_rule_id uuid) RETURNS TABLE(routing_rule_id uuid, client_name text, webhook_url text, is_active boolean, has_config_row boolean, custom_headers jsonb, timeout_ms integer, retry_enabled boolean, max_retries integer, retry_delay_ms integer, retry_backoff_multiplier numeric, signing_secret text, updated_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select r.id, r.client_name, r.webhook_url, r.is_active, c.id is not null,
+         coalesce(c.custom_headers, '{}'::jsonb), coalesce(c.timeout_ms, 10000),
+         coalesce(c.retry_enabled, true), coalesce(c.max_retries, 3),
+         coalesce(c.retry_delay_ms, 1000), coalesce(c.retry_backoff_multiplier, 2.0),
+         c.signing_secret, c.updated_at
+  from public.routing_rules r
+  left join public.webhook_configs c on c.routing_rule_id = r.id
+  where r.id = webhook_effective_config.routing_rule_id
+$$;
+
+
+--
+-- Name: webhook_enqueue_new_leads(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_enqueue_new_leads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  enqueued bigint;
+begin
+  -- Every rule that can receive these leads gets its config row, and with it a
+  -- signing secret, before any delivery of it can be claimed.
+  insert into public.webhook_configs (routing_rule_id)
+  select r.id
+  from public.routing_rules r
+  join public.funnels f on f.id = r.funnel_id and f.status = 'active'
+  where r.is_active
+    and r.funnel_id in (select nl.funnel_id from new_leads nl)
+    and not exists (select 1 from public.webhook_configs c where c.routing_rule_id = r.id)
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
+
+  with matched as materialized (
+    select gen_random_uuid() as id,
+           nl.id as lead_id,
+           nl.funnel_id,
+           nl.data,
+           nl.created_at,
+           r.id as routing_rule_id,
+           r.client_name,
+           case when coalesce(c.retry_enabled, true) then coalesce(c.max_retries, 3) + 1 else 1 end as max_attempts
+    from new_leads nl
+    join public.funnels f on f.id = nl.funnel_id and f.status = 'active'
+    join public.routing_rules r
+      on r.funnel_id = nl.funnel_id
+     and r.is_active
+     and (r.condition is null or r.condition = '{}'::jsonb or nl.data @> r.condition)
+    left join public.webhook_configs c on c.routing_rule_id = r.id
+  ),
+  inserted as (
+    insert into public.webhook_queue
+      (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload)
+    select m.id, m.id, m.lead_id, m.routing_rule_id, 0, 1, m.max_attempts, now(),
+           jsonb_build_object(
+             'type', 'lead.created',
+             'timestamp', now(),
+             'data', jsonb_build_object(
+               'lead_id', m.lead_id,
+               'funnel_id', m.funnel_id,
+               'routing_rule_id', m.routing_rule_id,
+               'client_name', m.client_name,
+               'lead', m.data,
+               'created_at', m.created_at))
+    from matched m
+    returning 1
+  )
+  select count(*) into enqueued from inserted;
+
+  if enqueued > 0 then
+    perform pg_notify('webhook_jobs', '');
+  end if;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_log_search(uuid, text, uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_log_search(routing_rule_id uuid DEFAULT NULL::uuid, status text DEFAULT NULL::text, queue_id uuid DEFAULT NULL::uuid, max_rows integer DEFAULT 50) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if webhook_log_search.status is not null
+     and webhook_log_search.status not in (select unnest(enum_range(null::public.webhook_log_status))::text) then
+    raise exception 'unknown log status %: use pending, success, failed or retrying', webhook_log_search.status
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if webhook_log_search.max_rows is null or webhook_log_search.max_rows not between 1 and 10000 then
+    raise exception 'max_rows must be between 1 and 10000, got %', coalesce(webhook_log_search.max_rows::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+
+  return query
+  select l.*
+  from public.webhook_logs l
+  where (webhook_log_search.routing_rule_id is null or l.routing_rule_id = webhook_log_search.routing_rule_id)
+    and (webhook_log_search.status is null or l.status::text = webhook_log_search.status)
+    and (webhook_log_search.queue_id is null or l.queue_id = webhook_log_search.queue_id)
+  order by l.created_at desc, l.attempt_number desc
+  limit webhook_log_search.max_rows;
+end;
+$$;
+
+
+--
+-- Name: webhook_max_attempts(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_max_attempts(p_routing_rule_id uuid) RETURNS integer
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    (select case when c.retry_enabled then c.max_retries + 1 else 1 end
+     from public.webhook_configs c
+     where c.routing_rule_id = p_routing_rule_id),
+    4)
+$$;
+
+
+--
+-- Name: webhook_my_rule_ids(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_my_rule_ids() RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select r.id
+  from public.routing_rules r
+  join public.funnels f on f.id = r.funnel_id
+  where f.owner_id = (select auth.uid())
+$$;
+
+
+--
+-- Name: webhook_queue_default_webhook_id(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_queue_default_webhook_id() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.webhook_id := new.id;
+  return new;
+end;
+$$;
+
+
+--
+-- Name: webhook_queue_summary(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_queue_summary() RETURNS TABLE(status public.webhook_queue_status, deliveries bigint, due_now bigint, oldest_scheduled_at timestamp with time zone, next_scheduled_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select s.status,
+         count(q.id),
+         count(q.id) filter (
+           where (q.status = 'pending' and q.scheduled_at <= now())
+              or (q.status = 'processing' and q.lease_expires_at <= now())),
+         min(q.scheduled_at),
+         min(q.scheduled_at) filter (where q.status = 'pending' and q.scheduled_at > now())
+  from unnest(enum_range(null::public.webhook_queue_status)) as s(status)
+  left join public.webhook_queue q on q.status = s.status
+  group by s.status
+  order by s.status
+$$;
+
+
+--
+-- Name: webhook_replay_log(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_replay_log(p_log_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_log public.webhook_logs%rowtype;
+  v_webhook_id uuid;
+  v_payload jsonb;
+  v_priority integer;
+  v_id uuid := gen_random_uuid();
+begin
+  select * into v_log from public.webhook_logs l where l.id = p_log_id;
+  if v_log.id is null then
+    raise exception 'webhook log % not found', p_log_id using errcode = 'no_data_found';
+  end if;
+
+  select q.webhook_id, q.payload into v_webhook_id, v_payload
+  from public.webhook_queue q
+  where q.id = v_log.queue_id;
+
+  -- Replays jump the line: above the highest pending priority, never below 1000.
+  select greatest(1000, max(q.priority)::bigint + 1)::integer into v_priority
+  from public.webhook_queue q
+  where q.status = 'pending' and q.priority < 2147483647;
+
+  insert into public.webhook_configs (routing_rule_id) values (v_log.routing_rule_id)
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
+
+  insert into public.webhook_queue
+    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts,
+     scheduled_at, payload, parent_log_id)
+  values (
+    v_id,
+    coalesce(v_log.webhook_id, v_webhook_id, v_log.queue_id, v_id),
+    v_log.lead_id,
+    v_log.routing_rule_id,
+    coalesce(v_priority, 1000),
+    1,
+    public.webhook_max_attempts(v_log.routing_rule_id),
+    now(),
+    coalesce(v_log.request_body, v_payload),
+    v_log.id);
+
+  perform pg_notify('webhook_jobs', '');
+  return v_id;
+end;
+$$;
+
+
+--
+-- Name: webhook_rule_visible(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select exists (
+    select 1
+    from public.routing_rules r
+    join public.funnels f on f.id = r.funnel_id
+    where r.id = p_routing_rule_id
+      and (public.webhook_caller_is_admin() or f.owner_id = (select auth.uid()))
+  )
+$$;
+
+
+--
+-- Name: webhook_stats_add_inserted(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_stats_add_inserted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into public.webhook_stats_hourly as h
+    (routing_rule_id, hour, total_calls, success_calls, duration_sum, duration_count)
+  select n.routing_rule_id,
+         date_trunc('hour', n.created_at, 'UTC'),
+         count(*),
+         count(*) filter (where n.status = 'success'),
+         coalesce(sum(n.duration_ms), 0),
+         count(n.duration_ms)
+  from inserted_logs n
+  group by 1, 2
+  order by 1, 2
+  on conflict (routing_rule_id, hour) do update
+  set total_calls = h.total_calls + excluded.total_calls,
+      success_calls = h.success_calls + excluded.success_calls,
+      duration_sum = h.duration_sum + excluded.duration_sum,
+      duration_count = h.duration_count + excluded.duration_count;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_stats_clear(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_stats_clear() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  truncate public.webhook_stats_hourly;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_stats_for_rule(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer) RETURNS TABLE(total_calls bigint, success_calls bigint, failed_calls bigint, avg_duration_ms numeric, success_rate numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_since timestamptz := now() - make_interval(days => p_days);
+  v_first_hour timestamptz := date_trunc('hour', v_since, 'UTC');
+  v_total bigint;
+  v_success bigint;
+  v_duration_sum numeric;
+  v_duration_count bigint;
+begin
+  if v_first_hour < v_since then
+    v_first_hour := v_first_hour + interval '1 hour';
+  end if;
+
+  select coalesce(sum(p.total_calls), 0)::bigint,
+         coalesce(sum(p.success_calls), 0)::bigint,
+         coalesce(sum(p.duration_sum), 0),
+         coalesce(sum(p.duration_count), 0)::bigint
+  into v_total, v_success, v_duration_sum, v_duration_count
+  from (
+    select h.total_calls, h.success_calls, h.duration_sum, h.duration_count
+    from public.webhook_stats_hourly h
+    where h.routing_rule_id = p_routing_rule_id
+      and h.hour >= v_first_hour
+    union all
+    select count(*),
+           count(*) filter (where l.status = 'success'),
+           coalesce(sum(l.duration_ms), 0),
+           count(l.duration_ms)
+    from public.webhook_logs l
+    where l.routing_rule_id = p_routing_rule_id
+      and l.created_at >= v_since
+      and l.created_at < v_first_hour
+  ) as p;
+
+  return query
+  select v_total,
+         v_success,
+         v_total - v_success,
+         round(case when v_duration_count = 0 then 0::numeric
+                    else v_duration_sum / v_duration_count::numeric end, 2),
+         case
+           when v_total = 0 then 0.00
+           else round(100.0 * v_success / v_total, 2)
+         end;
+end;
+$$;
+
+
+--
+-- Name: webhook_stats_move_updated(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_stats_move_updated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into public.webhook_stats_hourly as h
+    (routing_rule_id, hour, total_calls, success_calls, duration_sum, duration_count)
+  select c.routing_rule_id, c.hour, sum(c.total_calls), sum(c.success_calls), sum(c.duration_sum),
+         sum(c.duration_count)
+  from (values
+          (old.routing_rule_id, date_trunc('hour', old.created_at, 'UTC'), -1,
+           -(old.status = 'success')::integer, -coalesce(old.duration_ms, 0)::bigint,
+           -(old.duration_ms is not null)::integer),
+          (new.routing_rule_id, date_trunc('hour', new.created_at, 'UTC'), 1,
+           (new.status = 'success')::integer, coalesce(new.duration_ms, 0)::bigint,
+           (new.duration_ms is not null)::integer)
+       ) as c(routing_rule_id, hour, total_calls, success_calls, duration_sum, duration_count)
+  group by 1, 2
+  order by 1, 2
+  on conflict (routing_rule_id, hour) do update
+  set total_calls = h.total_calls + excluded.total_calls,
+      success_calls = h.success_calls + excluded.success_calls,
+      duration_sum = h.duration_sum + excluded.duration_sum,
+      duration_count = h.duration_count + excluded.duration_count;
+
+  delete from public.webhook_stats_hourly h
+  where h.routing_rule_id = old.routing_rule_id
+    and h.hour = date_trunc('hour', old.created_at, 'UTC')
+    and h.total_calls <= 0;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_stats_rebuild(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_stats_rebuild() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  written bigint;
+begin
+  lock table public.webhook_logs in share mode;
+  delete from public.webhook_stats_hourly;
+  insert into public.webhook_stats_hourly
+    (routing_rule_id, hour, total_calls, success_calls, duration_sum, duration_count)
+  select l.routing_rule_id,
+         date_trunc('hour', l.created_at, 'UTC'),
+         count(*),
+         count(*) filter (where l.status = 'success'),
+         coalesce(sum(l.duration_ms), 0),
+         count(l.duration_ms)
+  from public.webhook_logs l
+  group by 1, 2;
+  get diagnostics written = row_count;
+  return written;
+end;
+$$;
+
+
+--
+-- Name: webhook_stats_remove_deleted(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_stats_remove_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  emptied_rules uuid[];
+  emptied_hours timestamptz[];
+begin
+  with gone as (
+    select d.routing_rule_id,
+           date_trunc('hour', d.created_at, 'UTC') as hour,
+           count(*) as total_calls,
+           count(*) filter (where d.status = 'success') as success_calls,
+           coalesce(sum(d.duration_ms), 0) as duration_sum,
+           count(d.duration_ms) as duration_count
+    from deleted_logs d
+    group by 1, 2
+  ),
+  applied as (
+    insert into public.webhook_stats_hourly as h
+      (routing_rule_id, hour, total_calls, success_calls, duration_sum, duration_count)
+    select g.routing_rule_id, g.hour, -g.total_calls, -g.success_calls, -g.duration_sum, -g.duration_count
+    from gone g
+    where exists (select 1 from public.webhook_stats_hourly e
+                  where e.routing_rule_id = g.routing_rule_id and e.hour = g.hour)
+    order by 1, 2
+    on conflict (routing_rule_id, hour) do update
+    set total_calls = h.total_calls + excluded.total_calls,
+        success_calls = h.success_calls + excluded.success_calls,
+        duration_sum = h.duration_sum + excluded.duration_sum,
+        duration_count = h.duration_count + excluded.duration_count
+    returning h.routing_rule_id, h.hour, h.total_calls
+  )
+  select array_agg(a.routing_rule_id), array_agg(a.hour)
+  into emptied_rules, emptied_hours
+  from applied a
+  where a.total_calls <= 0;
+
+  if emptied_rules is not null then
+    delete from public.webhook_stats_hourly h
+    using unnest(emptied_rules, emptied_hours) as z(routing_rule_id, hour)
+    where h.routing_rule_id = z.routing_rule_id and h.hour = z.hour and h.total_calls <= 0;
+  end if;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: api_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    name text NOT NULL,
+    key_prefix text NOT NULL,
+    key_hash text NOT NULL,
+    scopes text[] DEFAULT '{webhooks:read,webhooks:replay}'::text[] NOT NULL,
+    rate_limit_per_minute integer DEFAULT 60 NOT NULL,
+    expires_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT api_keys_key_hash_check CHECK ((key_hash ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT api_keys_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT api_keys_rate_limit_per_minute_check CHECK (((rate_limit_per_minute >= 1) AND (rate_limit_per_minute <= 10000))),
+    CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) > 0) AND (scopes <@ '{webhooks:read,webhooks:replay}'::text[])))
+);
+
+
+--
+-- Name: COLUMN api_keys.key_prefix; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.api_keys.key_prefix IS 'First characters of the key, to recognise it in lists.';
+
+
+--
+-- Name: COLUMN api_keys.key_hash; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.api_keys.key_hash IS 'sha256 of the key in hex; the key itself is shown once by create_api_key() and never stored.';
+
+
+--
+-- Name: api_rate_limit_log; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.api_rate_limit_log (
+    id bigint NOT NULL,
+    api_key_id uuid NOT NULL,
+    endpoint text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: TABLE api_rate_limit_log; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.api_rate_limit_log IS 'One row per accepted api_* call, for the per-key limit; purged hourly.';
+
+
+--
+-- Name: api_rate_limit_log_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.api_rate_limit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.api_rate_limit_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: funnels; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.funnels (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    owner_id uuid NOT NULL,
+    name text NOT NULL,
+    status text DEFAULT 'draft'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT funnels_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'paused'::text, 'archived'::text])))
+);
+
+
+--
+-- Name: leads; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.leads (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    funnel_id uuid NOT NULL,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: routing_rules; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.routing_rules (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    funnel_id uuid NOT NULL,
+    client_name text NOT NULL,
+    webhook_url text NOT NULL,
+    condition jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: webhook_settings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_settings (
+    key text NOT NULL,
+    value jsonb NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: TABLE webhook_settings; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_settings IS 'System-wide webhook settings. log_retention_days: attempt logs older than this are removed by purge_webhook_logs().';
+
+
+--
+-- Name: webhook_stats_hourly; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_stats_hourly (
+    routing_rule_id uuid NOT NULL,
+    hour timestamp with time zone NOT NULL,
+    total_calls bigint NOT NULL,
+    success_calls bigint NOT NULL,
+    duration_sum bigint NOT NULL,
+    duration_count bigint NOT NULL
+)
+WITH (fillfactor='70');
+
+
+--
+-- Name: TABLE webhook_stats_hourly; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_stats_hourly IS 'Per routing rule and UTC hour (date_trunc(''hour'', created_at, ''UTC'')): the attempts of webhook_logs, kept equal to them by triggers. duration_sum and duration_count cover the attempts that have a duration.';
+
+
+--
+-- Name: api_keys api_keys_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash);
+
+
+--
+-- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: api_rate_limit_log api_rate_limit_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_rate_limit_log
+    ADD CONSTRAINT api_rate_limit_log_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: funnels funnels_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.funnels
+    ADD CONSTRAINT funnels_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: leads leads_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: routing_rules routing_rules_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.routing_rules
+    ADD CONSTRAINT routing_rules_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_configs webhook_configs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_configs
+    ADD CONSTRAINT webhook_configs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_configs webhook_configs_routing_rule_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_configs
+    ADD CONSTRAINT webhook_configs_routing_rule_id_key UNIQUE (routing_rule_id);
+
+
+--
+-- Name: webhook_logs webhook_logs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_logs
+    ADD CONSTRAINT webhook_logs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_queue webhook_queue_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_queue
+    ADD CONSTRAINT webhook_queue_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_settings webhook_settings_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_settings
+    ADD CONSTRAINT webhook_settings_pkey PRIMARY KEY (key);
+
+
+--
+-- Name: webhook_stats_hourly webhook_stats_hourly_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_stats_hourly
+    ADD CONSTRAINT webhook_stats_hourly_pkey PRIMARY KEY (routing_rule_id, hour);
+
+
+--
+-- Name: api_keys_user_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id);
+
+
+--
+-- Name: api_rate_limit_log_api_key_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX api_rate_limit_log_api_key_id_created_at_idx ON public.api_rate_limit_log USING btree (api_key_id, created_at);
+
+
+--
+-- Name: api_rate_limit_log_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX api_rate_limit_log_created_at_idx ON public.api_rate_limit_log USING btree (created_at);
+
+
+--
+-- Name: funnels_owner_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX funnels_owner_id_idx ON public.funnels USING btree (owner_id);
+
+
+--
+-- Name: leads_funnel_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX leads_funnel_id_idx ON public.leads USING btree (funnel_id);
+
+
+--
+-- Name: routing_rules_funnel_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX routing_rules_funnel_id_idx ON public.routing_rules USING btree (funnel_id);
+
+
+--
+-- Name: webhook_logs_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_logs_created_at_idx ON public.webhook_logs USING btree (created_at);
+
+
+--
+-- Name: webhook_logs_lead_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_logs_lead_id_idx ON public.webhook_logs USING btree (lead_id);
+
+
+--
+-- Name: webhook_logs_parent_log_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_logs_parent_log_id_idx ON public.webhook_logs USING btree (parent_log_id) WHERE (parent_log_id IS NOT NULL);
+
+
+--
+-- Name: webhook_logs_queue_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_logs_queue_id_idx ON public.webhook_logs USING btree (queue_id, attempt_number);
+
+
+--
+-- Name: webhook_logs_routing_rule_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_logs_routing_rule_id_created_at_idx ON public.webhook_logs USING btree (routing_rule_id, created_at DESC);
+
+
+--
+-- Name: webhook_queue_claim_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_claim_idx ON public.webhook_queue USING btree (priority DESC, scheduled_at) WHERE (status = 'pending'::public.webhook_queue_status);
+
+
+--
+-- Name: webhook_queue_finished_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_finished_idx ON public.webhook_queue USING btree (completed_at) WHERE (status = ANY (ARRAY['completed'::public.webhook_queue_status, 'failed'::public.webhook_queue_status]));
+
+
+--
+-- Name: webhook_queue_lead_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_lead_id_idx ON public.webhook_queue USING btree (lead_id);
+
+
+--
+-- Name: webhook_queue_lease_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_lease_idx ON public.webhook_queue USING btree (lease_expires_at) WHERE (status = 'processing'::public.webhook_queue_status);
+
+
+--
+-- Name: webhook_queue_parent_log_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_parent_log_id_idx ON public.webhook_queue USING btree (parent_log_id) WHERE (parent_log_id IS NOT NULL);
+
+
+--
+-- Name: webhook_queue_routing_rule_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_routing_rule_id_idx ON public.webhook_queue USING btree (routing_rule_id);
+
+
+--
+-- Name: webhook_queue_webhook_log_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_webhook_log_id_idx ON public.webhook_queue USING btree (webhook_log_id) WHERE (webhook_log_id IS NOT NULL);
+
+
+--
+-- Name: leads leads_enqueue_webhooks; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER leads_enqueue_webhooks AFTER INSERT ON public.leads REFERENCING NEW TABLE AS new_leads FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_enqueue_new_leads();
+
+
+--
+-- Name: webhook_configs webhook_configs_validate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_configs_validate BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_validate();
+
+
+--
+-- Name: webhook_queue webhook_queue_default_webhook_id; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_queue_default_webhook_id BEFORE INSERT ON public.webhook_queue FOR EACH ROW WHEN ((new.webhook_id IS NULL)) EXECUTE FUNCTION public.webhook_queue_default_webhook_id();
+
+
+--
+-- Name: webhook_logs webhook_stats_add_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_stats_add_inserted AFTER INSERT ON public.webhook_logs REFERENCING NEW TABLE AS inserted_logs FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_stats_add_inserted();
+
+
+--
+-- Name: webhook_logs webhook_stats_clear; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_stats_clear AFTER TRUNCATE ON public.webhook_logs FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_stats_clear();
+
+
+--
+-- Name: webhook_logs webhook_stats_move_updated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_stats_move_updated AFTER UPDATE ON public.webhook_logs FOR EACH ROW WHEN (((old.routing_rule_id IS DISTINCT FROM new.routing_rule_id) OR (old.created_at IS DISTINCT FROM new.created_at) OR (old.status IS DISTINCT FROM new.status) OR (old.duration_ms IS DISTINCT FROM new.duration_ms))) EXECUTE FUNCTION public.webhook_stats_move_updated();
+
+
+--
+-- Name: webhook_logs webhook_stats_remove_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_stats_remove_deleted AFTER DELETE ON public.webhook_logs REFERENCING OLD TABLE AS deleted_logs FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_stats_remove_deleted();
+
+
+--
+-- Name: api_keys api_keys_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: api_rate_limit_log api_rate_limit_log_api_key_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_rate_limit_log
+    ADD CONSTRAINT api_rate_limit_log_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+
+
+--
+-- Name: funnels funnels_owner_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.funnels
+    ADD CONSTRAINT funnels_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: leads leads_funnel_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_funnel_id_fkey FOREIGN KEY (funnel_id) REFERENCES public.funnels(id) ON DELETE CASCADE;
+
+
+--
+-- Name: routing_rules routing_rules_funnel_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.routing_rules
+    ADD CONSTRAINT routing_rules_funnel_id_fkey FOREIGN KEY (funnel_id) REFERENCES public.funnels(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_configs webhook_configs_routing_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_configs
+    ADD CONSTRAINT webhook_configs_routing_rule_id_fkey FOREIGN KEY (routing_rule_id) REFERENCES public.routing_rules(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_logs webhook_logs_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_logs
+    ADD CONSTRAINT webhook_logs_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_logs webhook_logs_parent_log_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_logs
+    ADD CONSTRAINT webhook_logs_parent_log_id_fkey FOREIGN KEY (parent_log_id) REFERENCES public.webhook_logs(id) ON DELETE SET NULL;
+
+
+--
+-- Name: webhook_logs webhook_logs_queue_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_logs
+    ADD CONSTRAINT webhook_logs_queue_id_fkey FOREIGN KEY (queue_id) REFERENCES public.webhook_queue(id) ON DELETE SET NULL;
+
+
+--
+-- Name: webhook_logs webhook_logs_routing_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_logs
+    ADD CONSTRAINT webhook_logs_routing_rule_id_fkey FOREIGN KEY (routing_rule_id) REFERENCES public.routing_rules(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_queue webhook_queue_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_queue
+    ADD CONSTRAINT webhook_queue_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES public.leads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_queue webhook_queue_parent_log_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_queue
+    ADD CONSTRAINT webhook_queue_parent_log_id_fkey FOREIGN KEY (parent_log_id) REFERENCES public.webhook_logs(id) ON DELETE SET NULL;
+
+
+--
+-- Name: webhook_queue webhook_queue_routing_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_queue
+    ADD CONSTRAINT webhook_queue_routing_rule_id_fkey FOREIGN KEY (routing_rule_id) REFERENCES public.routing_rules(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_queue webhook_queue_webhook_log_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_queue
+    ADD CONSTRAINT webhook_queue_webhook_log_id_fkey FOREIGN KEY (webhook_log_id) REFERENCES public.webhook_logs(id) ON DELETE SET NULL;
+
+
+--
+-- Name: api_keys; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: api_keys api_keys_owner_select; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY api_keys_owner_select ON public.api_keys FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: api_rate_limit_log; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.api_rate_limit_log ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: funnels; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.funnels ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: funnels funnels_owner_all; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY funnels_owner_all ON public.funnels TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
+
+
+--
+-- Name: leads; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.leads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: leads leads_owner_all; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY leads_owner_all ON public.leads TO authenticated USING ((funnel_id IN ( SELECT f.id
+   FROM public.funnels f
+  WHERE (f.owner_id = ( SELECT auth.uid() AS uid))))) WITH CHECK ((funnel_id IN ( SELECT f.id
+   FROM public.funnels f
+  WHERE (f.owner_id = ( SELECT auth.uid() AS uid)))));
+
+
+--
+-- Name: routing_rules; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.routing_rules ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: routing_rules routing_rules_owner_all; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY routing_rules_owner_all ON public.routing_rules TO authenticated USING ((funnel_id IN ( SELECT f.id
+   FROM public.funnels f
+  WHERE (f.owner_id = ( SELECT auth.uid() AS uid))))) WITH CHECK ((funnel_id IN ( SELECT f.id
+   FROM public.funnels f
+  WHERE (f.owner_id = ( SELECT auth.uid() AS uid)))));
+
+
+--
+-- Name: webhook_configs; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_configs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_configs webhook_configs_owner_delete; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_configs_owner_delete ON public.webhook_configs FOR DELETE TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
+-- Name: webhook_configs webhook_configs_owner_insert; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_configs_owner_insert ON public.webhook_configs FOR INSERT TO authenticated WITH CHECK ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
+-- Name: webhook_configs webhook_configs_owner_select; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_configs_owner_select ON public.webhook_configs FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
+-- Name: webhook_configs webhook_configs_owner_update; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_configs_owner_update ON public.webhook_configs FOR UPDATE TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids))) WITH CHECK ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
+-- Name: webhook_logs; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_logs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_logs webhook_logs_owner_select; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_logs_owner_select ON public.webhook_logs FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
+-- Name: webhook_queue; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_queue ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_queue webhook_queue_owner_select; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_queue_owner_select ON public.webhook_queue FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
+-- Name: webhook_settings; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_settings ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_stats_hourly; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_stats_hourly ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_stats_hourly webhook_stats_hourly_owner_select; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_stats_hourly_owner_select ON public.webhook_stats_hourly FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
+-- Name: SCHEMA public; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA public TO anon;
+GRANT USAGE ON SCHEMA public TO authenticated;
+GRANT USAGE ON SCHEMA public TO service_role;
+
+
+--
+-- Name: FUNCTION api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_key_authenticate(p_scope text, p_endpoint text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_key_authenticate(p_scope text, p_endpoint text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_replay_webhook(log_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_replay_webhook(log_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_replay_webhook(log_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_replay_webhook(log_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_replay_webhook(log_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: TABLE webhook_logs; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.webhook_logs TO service_role;
+GRANT SELECT ON TABLE public.webhook_logs TO authenticated;
+
+
+--
+-- Name: FUNCTION api_webhook_logs(routing_rule_id uuid, status text, max_rows integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text, max_rows integer) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text, max_rows integer) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text, max_rows integer) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_stats(routing_rule_id uuid, days integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer) TO service_role;
+
+
+--
+-- Name: FUNCTION claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer) TO service_role;
+
+
+--
+-- Name: FUNCTION create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_minute integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_minute integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_minute integer) TO authenticated;
+GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at timestamp with time zone, rate_limit_per_minute integer) TO service_role;
+
+
+--
+-- Name: FUNCTION enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer) TO authenticated;
+GRANT ALL ON FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer) TO service_role;
+
+
+--
+-- Name: FUNCTION get_webhook_stats(routing_rule_id uuid, days integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.get_webhook_stats(routing_rule_id uuid, days integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.get_webhook_stats(routing_rule_id uuid, days integer) TO authenticated;
+GRANT ALL ON FUNCTION public.get_webhook_stats(routing_rule_id uuid, days integer) TO service_role;
+
+
+--
+-- Name: FUNCTION purge_api_rate_limit_log(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.purge_api_rate_limit_log() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.purge_api_rate_limit_log() TO service_role;
+
+
+--
+-- Name: FUNCTION purge_webhook_logs(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.purge_webhook_logs() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.purge_webhook_logs() TO service_role;
+
+
+--
+-- Name: FUNCTION record_webhook_attempts(results jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.record_webhook_attempts(results jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_webhook_attempts(results jsonb) TO service_role;
+
+
+--
+-- Name: FUNCTION release_webhook_jobs(ids uuid[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.release_webhook_jobs(ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.release_webhook_jobs(ids uuid[]) TO service_role;
+
+
+--
+-- Name: FUNCTION replay_webhook(log_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.replay_webhook(log_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.replay_webhook(log_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.replay_webhook(log_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION requeue_stale_webhook_jobs(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.requeue_stale_webhook_jobs() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.requeue_stale_webhook_jobs() TO service_role;
+
+
+--
+-- Name: FUNCTION revoke_api_key(id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.revoke_api_key(id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.revoke_api_key(id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.revoke_api_key(id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_headers_problem(headers jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) TO service_role;
+
+
+--
+-- Name: TABLE webhook_configs; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.webhook_configs TO service_role;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_configs TO authenticated;
+
+
+--
+-- Name: FUNCTION update_webhook_config(routing_rule_id uuid, patch jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_caller_is_admin(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_caller_is_admin() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_configs_validate(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_configs_validate() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_configs_validate() TO service_role;
+
+
+--
+-- Name: TABLE webhook_queue; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.webhook_queue TO service_role;
+GRANT SELECT ON TABLE public.webhook_queue TO authenticated;
+
+
+--
+-- Name: FUNCTION webhook_delivery(queue_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_delivery(queue_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_delivery(queue_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_effective_config(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_effective_config(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_effective_config(routing_rule_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_enqueue_new_leads(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_enqueue_new_leads() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_log_search(routing_rule_id uuid, status text, queue_id uuid, max_rows integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_log_search(routing_rule_id uuid, status text, queue_id uuid, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_log_search(routing_rule_id uuid, status text, queue_id uuid, max_rows integer) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_max_attempts(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_max_attempts(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_my_rule_ids(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_my_rule_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_my_rule_ids() TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_my_rule_ids() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_queue_default_webhook_id(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_queue_default_webhook_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_queue_default_webhook_id() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_queue_summary(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_queue_summary() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_queue_summary() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_replay_log(p_log_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_replay_log(p_log_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_rule_visible(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_add_inserted(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_stats_add_inserted() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_clear(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_stats_clear() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_move_updated(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_stats_move_updated() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_rebuild(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_stats_rebuild() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_stats_rebuild() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_stats_remove_deleted(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_stats_remove_deleted() FROM PUBLIC;
+
+
+--
+-- Name: TABLE api_keys; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.api_keys TO service_role;
+GRANT SELECT ON TABLE public.api_keys TO authenticated;
+
+
+--
+-- Name: TABLE api_rate_limit_log; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.api_rate_limit_log TO service_role;
+
+
+--
+-- Name: SEQUENCE api_rate_limit_log_id_seq; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON SEQUENCE public.api_rate_limit_log_id_seq TO service_role;
+
+
+--
+-- Name: TABLE funnels; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.funnels TO anon;
+GRANT ALL ON TABLE public.funnels TO authenticated;
+GRANT ALL ON TABLE public.funnels TO service_role;
+
+
+--
+-- Name: TABLE leads; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.leads TO anon;
+GRANT ALL ON TABLE public.leads TO authenticated;
+GRANT ALL ON TABLE public.leads TO service_role;
+
+
+--
+-- Name: TABLE routing_rules; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.routing_rules TO anon;
+GRANT ALL ON TABLE public.routing_rules TO authenticated;
+GRANT ALL ON TABLE public.routing_rules TO service_role;
+
+
+--
+-- Name: TABLE webhook_settings; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.webhook_settings TO service_role;
+
+
+--
+-- Name: TABLE webhook_stats_hourly; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.webhook_stats_hourly TO authenticated;
+GRANT SELECT ON TABLE public.webhook_stats_hourly TO service_role;
+
+
+--
+-- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: public; Owner: -
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO service_role;
+
+
+--
+-- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: public; Owner: -
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO service_role;
+
+
+--
+-- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: public; Owner: -
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO service_role;
+
+
+--
+-- PostgreSQL database dump complete
+--
