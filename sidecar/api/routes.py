@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sidecar.api.auth import Authenticator
+from sidecar.api.auth import Authenticator, Caller
 from sidecar.api.errors import bad_parameter
 from sidecar.api.params import (
     LOG_STATUSES, choice_value, decode_cursor, encode_cursor, int_value, number_value, time_value, uuid_value,
@@ -25,6 +25,7 @@ MAX_WAIT_S = 30.0
 WAIT_POLL_S = 0.2
 STORE = web.AppKey("store", ApiStore)
 AUTH = web.AppKey("auth", Authenticator)
+CALLER = web.RequestKey("caller", Caller)
 
 
 def add_routes(app: web.Application) -> None:
@@ -42,8 +43,8 @@ def add_routes(app: web.Application) -> None:
 
 
 async def _call(request: web.Request, name: str, **args: Any) -> Any:
-    caller = request.get("caller") or await request.app[AUTH].caller(request.headers.get("Authorization"))
-    request["caller"] = caller
+    caller = request.get(CALLER) or await request.app[AUTH].caller(request.headers.get("Authorization"))
+    request[CALLER] = caller
     return await request.app[STORE].call(caller, name, args)
 
 

@@ -255,21 +255,24 @@ begin
     perform public.api_require_rule(v_user_id, api_webhook_log_page.routing_rule_id);
   end if;
 
-  return query
-  select l.*
-  from public.webhook_logs l
-  where (case when api_webhook_log_page.routing_rule_id is null
-              then l.routing_rule_id in (select r.id from public.routing_rules r
-                                         join public.funnels f on f.id = r.funnel_id
-                                         where f.owner_id = v_user_id)
-              else l.routing_rule_id = api_webhook_log_page.routing_rule_id end)
-    and (api_webhook_log_page.status is null or l.status = api_webhook_log_page.status::public.webhook_log_status)
-    and (api_webhook_log_page.since is null or l.created_at >= api_webhook_log_page.since)
-    and (api_webhook_log_page.until is null or l.created_at < api_webhook_log_page.until)
-    and (api_webhook_log_page.before_id is null
-         or (l.created_at, l.id) < (api_webhook_log_page.before_created_at, api_webhook_log_page.before_id))
-  order by l.created_at desc, l.id desc
-  limit api_webhook_log_page.max_rows;
+  -- Built from fixed fragments so that each call is planned for the filters it has:
+  -- with a rule and a cursor it is a range read of the (rule, created_at, id) index.
+  return query execute
+    'select l.* from public.webhook_logs l where '
+    || case when api_webhook_log_page.routing_rule_id is null
+            then 'l.routing_rule_id in (select r.id from public.routing_rules r join public.funnels f'
+                 ' on f.id = r.funnel_id where f.owner_id = $1)'
+            else 'l.routing_rule_id = $2' end
+    || case when api_webhook_log_page.status is null then '' else ' and l.status = $3::public.webhook_log_status' end
+    || case when api_webhook_log_page.since is null then '' else ' and l.created_at >= $4' end
+    || case when api_webhook_log_page.until is null then '' else ' and l.created_at < $5' end
+    || case when api_webhook_log_page.before_id is null then ''
+            else ' and l.created_at <= $6 and (l.created_at < $6 or l.id < $7)' end
+    || ' order by l.created_at desc, l.id desc limit $8'
+    using v_user_id, api_webhook_log_page.routing_rule_id, api_webhook_log_page.status,
+          api_webhook_log_page.since, api_webhook_log_page.until,
+          api_webhook_log_page.before_created_at, api_webhook_log_page.before_id,
+          api_webhook_log_page.max_rows;
 end;
 $$;
 
