@@ -339,8 +339,7 @@ async function refreshLogs(view) {
 }
 
 function oneLineError(log) {
-  if (!log.error_message && !log.error_type) return "";
-  return [log.error_type, log.error_message].filter(Boolean).join(" · ").replace(/\s+/g, " ");
+  return (log.error_message || log.error_type || "").replace(/\s+/g, " ");
 }
 
 function resetPaging(view) {

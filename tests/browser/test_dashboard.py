@@ -83,6 +83,19 @@ def sql(dsn: str, query: str, *args: Any) -> Any:
     return asyncio.run(run())
 
 
+# A week of earlier attempts, so the chart and the stats look like a rule in use.
+HISTORY_SQL = """
+insert into webhook_logs (lead_id, routing_rule_id, webhook_url, status, response_status, duration_ms,
+                          error_type, error_message, request_body, created_at, attempt_number, max_attempts)
+select $1, $2, $3, case when h % 11 = 3 then 'failed' else 'success' end::webhook_log_status,
+       case when h % 11 = 3 then 503 else 200 end, 20 + (h * 37) % 180,
+       case when h % 11 = 3 then 'http_error'::webhook_error_type end,
+       case when h % 11 = 3 then 'HTTP 503: Service Unavailable' end,
+       '{"type": "lead.created"}', now() - interval '7 days' + h * interval '1 hour' + n * interval '7 minutes', 1, 4
+from generate_series(1, 160) h, generate_series(0, (h * 7) % 5) n
+"""
+
+
 def seed(dsn: str, url: str) -> Owner:
     async def run() -> Owner:
         conn = await asyncpg.connect(dsn)
@@ -90,6 +103,9 @@ def seed(dsn: str, url: str) -> Owner:
             owner = await make_owner(conn, url=url, client="Acme CRM")
             await conn.execute("select update_webhook_config($1, $2::jsonb)", owner.rule_id, json.dumps(
                 {"retry_delay_ms": 200, "custom_headers": {"Authorization": "Bearer demo-token"}}))
+            old = await conn.fetchval("insert into leads (funnel_id, data) values ($1, '{}') returning id", owner.funnel_id)
+            await conn.execute("update webhook_queue set status = 'completed', completed_at = now() where lead_id = $1", old)
+            await conn.execute(HISTORY_SQL, old, owner.rule_id, url)
             await conn.execute("insert into leads (funnel_id, data) select $1, jsonb_build_object('name', n,"
                                " 'email', lower(split_part(n, ' ', 1)) || '@example.com') from unnest($2::text[]) n",
                                owner.funnel_id, LEADS)
@@ -127,7 +143,10 @@ def test_the_dashboard_end_to_end(browser: Any, server: Server, receiver: str, w
 
     # Sign in with a link; the token leaves the address bar and stays in sessionStorage.
     browser.get(f"{server.base_url}/rules/{rule}#token={owner.jwt}")
-    eventually(lambda: len(find_all(By.CSS_SELECTOR, ".log-row")) == 8, what="8 attempts listed")
+    eventually(lambda: len(find_all(By.CSS_SELECTOR, ".log-row")) == 25, what="a page of attempts")
+    newest = sql(server.dsn, "select id from webhook_logs where routing_rule_id = $1"
+                 " order by created_at desc, id desc limit 25", rule)
+    assert [r.get_attribute("data-log") for r in find_all(By.CSS_SELECTOR, ".log-row")] == [str(r["id"]) for r in newest]
     assert "#token" not in browser.current_url
     assert browser.execute_script("return sessionStorage.getItem('webhooks.token')") == owner.jwt
     assert find(By.CSS_SELECTOR, "#rule-head h1").text == "Acme CRM"
@@ -139,7 +158,7 @@ def test_the_dashboard_end_to_end(browser: Any, server: Server, receiver: str, w
     eventually(lambda: {r.get_attribute("data-log") for r in find_all(By.CSS_SELECTOR, ".log-row")} == failed_ids,
                what="only the retried attempts")
     row = find(By.CSS_SELECTOR, ".log-row")
-    assert "Retrying" in row.text and "↻" in row.text and "500" in row.text and "HTTP 500: Internal" in row.text
+    assert "Retrying" in row.text and "↻" in row.text and "500" in row.text and "HTTP 500: Internal Server Error" in row.text
 
     # The detail: request, response, error and the retry chain.
     replayed = row.get_attribute("data-log")
@@ -167,13 +186,23 @@ def test_the_dashboard_end_to_end(browser: Any, server: Server, receiver: str, w
     assert find(By.ID, "stat-failed").text == str(expected["failed_calls"])
     assert find(By.ID, "stat-rate").text == f"{expected['success_rate']:.2f} %"
     assert len(find_all(By.CSS_SELECTOR, "#stats-chart .bar")) == 24 * 7
+    find(By.ID, "older-page").click()  # paging: the next 25, strictly older
+    eventually(lambda: find_all(By.CSS_SELECTOR, ".log-row")[0].get_attribute("data-log") == str(sql(
+        server.dsn, "select id from webhook_logs where routing_rule_id = $1 order by created_at desc, id desc"
+        " offset 25 limit 1", rule)[0]["id"]), what="the second page")
+    find(By.ID, "newer-page").click()
+    eventually(lambda: find_all(By.CSS_SELECTOR, f'.log-row[data-log="{new_log[0]["id"]}"]'), what="page one again")
+    browser.execute_script("window.scrollTo(0, 0)")
     time.sleep(0.3)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
 
     # A new lead shows up live, without a reload.
     sql(server.dsn, "insert into leads (funnel_id, data) values ($1, '{\"name\": \"Live Lead\"}')", owner.funnel_id)
-    eventually(lambda: len(find_all(By.CSS_SELECTOR, ".log-row")) == 10, 5, "the new lead's attempt")
+    live = eventually(lambda: sql(server.dsn, "select l.id from webhook_logs l join leads d on d.id = l.lead_id"
+                                  " where d.data ->> 'name' = 'Live Lead'"), 10, "the live lead's delivery")
+    eventually(lambda: find_all(By.CSS_SELECTOR, f'.log-row[data-log="{live[0]["id"]}"]'), 3,
+               "the live lead's attempt on the page without a reload")
 
     # Config: a good change is saved; a refused value is shown beside its field.
     field = find(By.NAME, "max_retries")
