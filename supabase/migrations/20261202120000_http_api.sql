@@ -214,8 +214,12 @@ grant execute on function public.api_webhook_rules() to anon, authenticated, ser
 -- ===========================================================================
 -- A page continues strictly below (before_created_at, before_id), so rows logged
 -- while a client pages (newer ones) never shift or repeat what it has not seen.
+-- It replaces webhook_logs_routing_rule_id_created_at_idx, of which it is an extension:
+-- the stats' raw-log reads use it just as well, and each logged attempt keeps one
+-- index to maintain, not two.
 create index webhook_logs_routing_rule_id_created_at_id_idx
   on public.webhook_logs (routing_rule_id, created_at desc, id desc);
+drop index public.webhook_logs_routing_rule_id_created_at_idx;
 
 create or replace function public.api_webhook_log_page(
   routing_rule_id uuid default null,
