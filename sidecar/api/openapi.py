@@ -33,6 +33,8 @@ RULE = {"type": "object", "properties": {
     "funnel_status": {"type": "string"}, "client_name": {"type": "string"}, "webhook_url": {"type": "string"},
     "is_active": {"type": "boolean"}, "paused_at": NULLABLE_TIME,
     "paused_reason": {"type": "string", "nullable": True}, "created_at": TIME,
+    "pending_deliveries": {"type": "integer"},
+    "held_deliveries": {"type": "integer", "description": "pending because the rule or its funnel is paused or inactive"},
 }}
 STATS = {"type": "object", "properties": {
     "total_calls": {"type": "integer"}, "success_calls": {"type": "integer"},

@@ -175,6 +175,11 @@ function ruleBadge(rule) {
   return badge(status, t(`status.${status}`), RULE_SYMBOL[status], title);
 }
 
+function queueCell(rule) {
+  if (rule.held_deliveries > 0) return h("span", { class: "held", text: t("rules.held", { n: rule.held_deliveries }) });
+  return h("span", { class: "muted", text: rule.pending_deliveries ? t("rules.pending", { n: rule.pending_deliveries }) : "—" });
+}
+
 async function rulesView() {
   const { data } = await api(`${API}/rules`);
   const rows = data.map((rule) => h("tr", { class: "rule-row clickable", "data-rule": rule.routing_rule_id,
@@ -182,9 +187,10 @@ async function rulesView() {
     h("td", {}, h("div", { class: "strong", text: rule.funnel_name })),
     h("td", {}, h("a", { href: `/rules/${rule.routing_rule_id}`, "data-nav": true, class: "strong", text: rule.client_name })),
     h("td", { class: "mono truncate", title: rule.webhook_url, text: rule.webhook_url }),
-    h("td", {}, ruleBadge(rule))));
+    h("td", {}, ruleBadge(rule)),
+    h("td", { class: "num" }, queueCell(rule))));
   const table = data.length ? h("table", { class: "table", id: "rules-table" },
-    h("thead", {}, h("tr", {}, ["rules.funnel", "rules.client", "rules.url", "rules.status"].map((k) => h("th", { text: t(k) })))),
+    h("thead", {}, h("tr", {}, ["rules.funnel", "rules.client", "rules.url", "rules.status", "rules.queue"].map((k) => h("th", { text: t(k) })))),
     h("tbody", {}, rows)) : h("p", { class: "empty", text: t("rules.empty") });
   return h("div", {}, h("div", { class: "page-head" }, h("div", {},
     h("h1", { text: t("rules.title") }), h("p", { class: "muted", text: t("rules.lead") }))),

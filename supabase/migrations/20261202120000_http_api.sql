@@ -186,7 +186,9 @@ returns table (
   is_active boolean,
   paused_at timestamptz,
   paused_reason text,
-  created_at timestamptz
+  created_at timestamptz,
+  pending_deliveries bigint,
+  held_deliveries bigint
 )
 language plpgsql
 security definer
@@ -195,14 +197,25 @@ as $$
 declare
   v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_rules');
 begin
+  -- held: pending deliveries that wait for the rule (paused or inactive) or its funnel
+  -- (not active) rather than for their time.
   return query
-  select r.id, f.id, f.name, f.status, r.client_name, r.webhook_url, r.is_active,
-         (to_jsonb(c) ->> 'paused_at')::timestamptz, to_jsonb(c) ->> 'paused_reason', r.created_at
-  from public.routing_rules r
-  join public.funnels f on f.id = r.funnel_id
-  left join public.webhook_configs c on c.routing_rule_id = r.id
-  where f.owner_id = v_user_id
-  order by f.name, r.client_name, r.id;
+  select x.id, x.funnel_id, x.funnel_name, x.funnel_status, x.client_name, x.webhook_url, x.is_active,
+         x.paused_at, x.paused_reason, x.created_at, x.pending,
+         case when x.paused_at is not null or not x.is_active or x.funnel_status <> 'active'
+              then x.pending else 0 end
+  from (
+    select r.id, f.id as funnel_id, f.name as funnel_name, f.status as funnel_status, r.client_name,
+           r.webhook_url, r.is_active, (to_jsonb(c) ->> 'paused_at')::timestamptz as paused_at,
+           to_jsonb(c) ->> 'paused_reason' as paused_reason, r.created_at,
+           (select count(*) from public.webhook_queue q
+            where q.routing_rule_id = r.id and q.status = 'pending') as pending
+    from public.routing_rules r
+    join public.funnels f on f.id = r.funnel_id
+    left join public.webhook_configs c on c.routing_rule_id = r.id
+    where f.owner_id = v_user_id
+  ) x
+  order by x.funnel_name, x.client_name, x.id;
 end;
 $$;
 

@@ -34,6 +34,18 @@ async def test_rules_list_the_callers_rules_for_a_jwt_and_a_key(server: Server, 
     assert rule["funnel_name"] == "Spring webinar" and rule["client_name"] == "Acme CRM"
     assert {"funnel_id", "webhook_url", "is_active", "paused_at", "paused_reason"} <= set(rule)
     assert str(other.rule_id) not in str(answer)
+    assert (rule["pending_deliveries"], rule["held_deliveries"]) == (0, 0)
+
+
+async def test_rules_count_pending_and_held_deliveries(server: Server, db: asyncpg.Connection) -> None:
+    owner = await make_owner(db)
+    await add_logs(db, owner, ["success", "failed"])  # each log's lead enqueued a pending delivery
+    async with server.client(owner.jwt) as client:
+        [due] = (await client.get(f"{P}/rules")).json()["data"]
+        await db.execute("update routing_rules set is_active = false where id = $1", owner.rule_id)
+        [held] = (await client.get(f"{P}/rules")).json()["data"]
+    assert (due["pending_deliveries"], due["held_deliveries"]) == (2, 0)
+    assert (held["pending_deliveries"], held["held_deliveries"], held["is_active"]) == (2, 2, False)
 
 
 async def test_a_missing_or_bad_token_is_401_with_a_bearer_challenge(server: Server, db: asyncpg.Connection) -> None:

@@ -221,6 +221,16 @@ def test_the_dashboard_end_to_end(browser: Any, server: Server, receiver: str, w
     assert "max_retries must be between 0 and 20" in error.text
     assert sql(server.dsn, "select max_retries from webhook_configs where routing_rule_id = $1", rule)[0][0] == 5
 
+    # The rules list: the rule, its status in words, colour and symbol, its queue.
+    browser.execute_script("window.scrollTo(0, 0)")  # the sticky top bar covers the breadcrumb otherwise
+    find(By.CSS_SELECTOR, ".crumbs a").click()
+    rule_row = eventually(lambda: find(By.CSS_SELECTOR, f'.rule-row[data-rule="{rule}"]'), what="the rules list")
+    assert "Spring webinar" in rule_row.text and "Acme CRM" in rule_row.text and "Active" in rule_row.text
+    assert rule_row.find_element(By.CSS_SELECTOR, ".badge-active .badge-symbol").text == "●"
+    assert len(find_all(By.CSS_SELECTOR, ".rule-row")) == 1
+    rule_row.click()
+    eventually(lambda: find_all(By.CSS_SELECTOR, ".log-row"), what="back on the rule page")
+
     # French labels through the switch.
     find(By.CSS_SELECTOR, '[data-lang="fr"]').click()
     eventually(lambda: "Rejouer" in find(By.ID, "replay-button").text if find_all(By.ID, "replay-button")
