@@ -314,16 +314,14 @@ function logQuery(view) {
 }
 
 async function refreshLogs(view) {
+  const asked = (view.logsAsked = (view.logsAsked || 0) + 1);
   const answer = await api(logQuery(view));
+  if (asked !== view.logsAsked) return;  // a newer request (other filter or page) is on its way
   view.cursors[view.page + 1] = answer.next_cursor;
   const card = document.getElementById("logs-card");
   if (!card) return;
-  const filters = h("div", { class: "filters" },
-    h("select", { id: "status-filter", "aria-label": t("logs.status"), onchange: (e) => { view.status = e.target.value; resetPaging(view); } },
-      h("option", { value: "", text: t("logs.allStatuses") }),
-      ["success", "failed", "retrying"].map((s) => h("option", { value: s, selected: view.status === s, text: `${LOG_SYMBOL[s]} ${t(`log.${s}`)}` }))),
-    h("select", { id: "range-filter", "aria-label": t("logs.range"), onchange: (e) => { view.range = e.target.value; resetPaging(view); } },
-      Object.keys(RANGES).map((r) => h("option", { value: r, selected: view.range === r, text: t(`logs.range.${r}`) }))));
+  if (!card.querySelector(".filters")) card.replaceChildren(logsHead(view), h("div", { id: "logs-body" }));
+  card.querySelector(".live").hidden = view.page !== 0;
   const rows = answer.data.map((log) => h("tr", { class: `log-row clickable${view.detailId === log.id ? " selected" : ""}`,
     "data-log": log.id, "data-status": log.status, onclick: () => openDetail(view, log.id) },
     h("td", { class: "nowrap", text: when(log.created_at) }),
@@ -339,9 +337,20 @@ async function refreshLogs(view) {
     h("button", { class: "btn btn-ghost", id: "newer-page", disabled: view.page === 0, onclick: () => { view.page -= 1; refreshLogs(view); }, text: `← ${t("logs.newer")}` }),
     h("span", { class: "muted", text: t("logs.page", { n: view.page + 1 }) }),
     h("button", { class: "btn btn-ghost", id: "older-page", disabled: !answer.next_cursor, onclick: () => { view.page += 1; refreshLogs(view); }, text: `${t("logs.older")} →` }));
-  card.replaceChildren(h("div", { class: "card-head padded" },
-    h("h2", {}, t("logs.title"), view.page === 0 ? h("span", { class: "live", title: t("logs.live") }, h("i", { class: "live-dot" }), t("logs.live")) : null), filters),
-  table, pager);
+  // Only the rows and the pager change on each poll: an open filter menu stays open.
+  card.querySelector("#logs-body").replaceChildren(table, pager);
+}
+
+function logsHead(view) {
+  const filters = h("div", { class: "filters" },
+    h("select", { id: "status-filter", "aria-label": t("logs.status"), onchange: (e) => { view.status = e.target.value; resetPaging(view); } },
+      h("option", { value: "", text: t("logs.allStatuses") }),
+      ["success", "failed", "retrying"].map((s) => h("option", { value: s, selected: view.status === s, text: `${LOG_SYMBOL[s]} ${t(`log.${s}`)}` }))),
+    h("select", { id: "range-filter", "aria-label": t("logs.range"), onchange: (e) => { view.range = e.target.value; resetPaging(view); } },
+      Object.keys(RANGES).map((r) => h("option", { value: r, selected: view.range === r, text: t(`logs.range.${r}`) }))));
+  return h("div", { class: "card-head padded" },
+    h("h2", {}, t("logs.title"), h("span", { class: "live", title: t("logs.live") }, h("i", { class: "live-dot" }), t("logs.live"))),
+    filters);
 }
 
 function oneLineError(log) {
