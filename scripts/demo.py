@@ -231,13 +231,20 @@ def stop_background(settings: Settings) -> int:
     path = _pid_file(settings)
     stopped = 0
     for pid in (int(p) for p in (path.read_text().split() if path.is_file() else [])):
-        try:
-            os.kill(pid, signal.SIGTERM)
-            stopped += 1
-        except ProcessLookupError:
-            pass
+        if not _is_ours(pid):
+            continue  # gone, and its pid perhaps reused by another program: leave that alone
+        os.kill(pid, signal.SIGTERM)
+        stopped += 1
     path.unlink(missing_ok=True)
     return stopped
+
+
+def _is_ours(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"webhook-sidecar" in command or b"demo.py" in command
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> int:

@@ -13,7 +13,7 @@ import uuid
 import asyncpg
 import pytest
 
-from tests.api.conftest import Server, add_logs, make_key, make_owner
+from tests.api.conftest import Owner, Server, add_logs, make_key, make_owner
 from tests.api.test_routes import assert_error
 
 P = "/api/v1/webhooks"
@@ -32,7 +32,7 @@ async def require(db: asyncpg.Connection, name: str) -> None:
         pytest.skip(f"{name}: its function or table is not in this database's migrations yet")
 
 
-async def pending_delivery(db: asyncpg.Connection, owner: object) -> uuid.UUID:
+async def pending_delivery(db: asyncpg.Connection, owner: Owner) -> uuid.UUID:
     lead = await db.fetchval("insert into leads (funnel_id, data) values ($1, '{}') returning id", owner.funnel_id)
     return await db.fetchval("select id from webhook_queue where lead_id = $1", lead)
 
