@@ -1,5 +1,11 @@
 """The tour README's first command gives: leads delivered, a retry that then succeeds, a replay, stats.
 
+At the end it leaves three processes running in the background, so the dashboard can
+be opened at once: `webhook-sidecar serve` (with a demo JWT secret, and a sign-in
+link printed for the demo owner), `webhook-sidecar run`, and a receiver answering 200
+on the demo's port. `bash scripts/demo.sh --stop` stops them (their pids are in
+WEBHOOK_DATA_DIR/demo.pids).
+
 Everything runs on this machine: the embedded PostgreSQL under WEBHOOK_DATA_DIR
 (default .webhooks), a demo receiver on 127.0.0.1 that checks every signature with
 the standardwebhooks library, and the sidecar's worker. Private targets are allowed
@@ -11,14 +17,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
+import signal
 import socket
+import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
+import jwt
 from aiohttp import web
 from standardwebhooks import Webhook
 
@@ -71,15 +83,27 @@ class DemoReceiver:
         return web.json_response({"received": name})
 
 
-async def start_receiver(receiver: DemoReceiver) -> tuple[web.AppRunner, str]:
+async def start_receiver(receiver: DemoReceiver, port: int = 0) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_post("/{client}", receiver.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     await web.SockSite(runner, sock).start()
     return runner, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def receive_forever(port: int) -> None:
+    """The receiver left running after the tour, for replays and tests sent from the dashboard."""
+    class Always(DemoReceiver):
+        async def handle(self, request: web.Request) -> web.Response:
+            await request.read()
+            return web.json_response({"received": True})
+
+    await start_receiver(Always(), port)
+    await asyncio.Event().wait()
 
 
 # -- the demo data ----------------------------------------------------------------------
@@ -87,6 +111,7 @@ async def start_receiver(receiver: DemoReceiver) -> tuple[web.AppRunner, str]:
 
 @dataclass
 class Demo:
+    owner_id: UUID
     funnel_id: UUID
     rules: dict[str, UUID]  # client name -> rule id
 
@@ -101,7 +126,7 @@ async def create_funnel(conn: asyncpg.Connection, base_url: str) -> Demo:
         rules[client] = await conn.fetchval(
             "insert into routing_rules (funnel_id, client_name, webhook_url, condition)"
             " values ($1, $2, $3, $4::jsonb) returning id", funnel, client, base_url + path, json.dumps(condition))
-    return Demo(funnel, rules)
+    return Demo(owner, funnel, rules)
 
 
 async def configure(store: DirectStore, demo: Demo, receiver: DemoReceiver) -> None:
@@ -194,6 +219,68 @@ async def show_stats(store: DirectStore, demo: Demo) -> None:
                               ("success_rate", "success %"))))
 
 
+# -- the dashboard, left running -------------------------------------------------------------
+
+
+def _pid_file(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "demo.pids"
+
+
+def stop_background(settings: Settings) -> int:
+    """Stop what an earlier tour left running (serve, run, the receiver); how many were running."""
+    path = _pid_file(settings)
+    stopped = 0
+    for pid in (int(p) for p in (path.read_text().split() if path.is_file() else [])):
+        if not _is_ours(pid):
+            continue  # gone, and its pid perhaps reused by another program: leave that alone
+        os.kill(pid, signal.SIGTERM)
+        stopped += 1
+    path.unlink(missing_ok=True)
+    return stopped
+
+
+def _is_ours(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"webhook-sidecar" in command or b"demo.py" in command
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> int:
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                start_new_session=True).pid
+
+
+def start_dashboard(settings: Settings, dsn: str, base_url: str, owner: UUID) -> str:
+    """serve + run + receiver in the background; the owner's sign-in link."""
+    secret = secrets.token_urlsafe(32)  # this demo's SUPABASE_JWT_SECRET, known only to serve
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DATABASE_URL": dsn, "SUPABASE_JWT_SECRET": secret, "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+    data = Path(settings.data_dir)
+    pids = [_spawn([str(bin_dir / "webhook-sidecar"), "serve"], env, data / "demo-serve.log"),
+            _spawn([str(bin_dir / "webhook-sidecar"), "run"], env, data / "demo-run.log"),
+            _spawn([sys.executable, __file__, "--receive", base_url.rsplit(":", 1)[1]], env, data / "demo-receiver.log")]
+    _pid_file(settings).write_text(" ".join(map(str, pids)))
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    _wait_healthy(url, data / "demo-serve.log")
+    token = jwt.encode({"sub": str(owner), "role": "authenticated", "aud": "authenticated",
+                        "exp": int(time.time()) + 86400}, secret, algorithm="HS256")
+    return f"{url}/#token={token}"
+
+
+def _wait_healthy(url: str, log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"webhook-sidecar serve did not start on {url}; see {log}")
+
+
 def show_next_steps(demo: Demo, dsn: str) -> None:
     acme = demo.rules["Acme CRM"]
     print(f"""
@@ -211,21 +298,28 @@ The embedded database keeps running ({dsn}). Try:
 async def tour() -> None:
     os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"  # this process only: the receiver is on loopback
     settings = load_settings()
+    stop_background(settings)  # an earlier tour's dashboard holds the port
     heading("1. Embedded PostgreSQL, migrations applied")
     dsn = await start_embedded(settings)
     store, conn = await DirectStore.connect(dsn), await asyncpg.connect(dsn)
     receiver = DemoReceiver()
     runner, base_url = await start_receiver(receiver)
     try:
-        await _tour_steps(store, conn, receiver, base_url, settings, dsn)
+        demo = await _tour_steps(store, conn, receiver, base_url, settings, dsn)
     finally:
         await runner.cleanup()
         await conn.close()
         await store.close()
+    heading("7. The dashboard (webhook-sidecar serve), left running")
+    link = start_dashboard(settings, dsn, base_url, demo.owner_id)
+    print(f"  open {link}")
+    print(f"  (the demo owner's sign-in link; their Acme CRM rule: {link.split('/#')[0]}/rules/{demo.rules['Acme CRM']})")
+    print("  a worker and a receiver run too, so Replay and Send test work;")
+    print("  stop the three with: bash scripts/demo.sh --stop")
 
 
 async def _tour_steps(store: DirectStore, conn: asyncpg.Connection, receiver: DemoReceiver,
-                      base_url: str, settings: Settings, dsn: str) -> None:
+                      base_url: str, settings: Settings, dsn: str) -> Demo:
     heading(f"2. Demo receiver on {base_url}, a funnel with two routing rules")
     demo = await create_funnel(conn, base_url)
     await configure(store, demo, receiver)
@@ -244,7 +338,13 @@ async def _tour_steps(store: DirectStore, conn: asyncpg.Connection, receiver: De
     heading("6. Stats (get_webhook_stats, last 7 days)")
     await show_stats(store, demo)
     show_next_steps(demo, dsn)
+    return demo
 
 
 if __name__ == "__main__":
-    asyncio.run(tour())
+    if sys.argv[1:2] == ["--stop"]:
+        print(f"stopped {stop_background(load_settings())} background process(es) of the demo")
+    elif sys.argv[1:2] == ["--receive"]:
+        asyncio.run(receive_forever(int(sys.argv[2])))
+    else:
+        asyncio.run(tour())

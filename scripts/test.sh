@@ -13,6 +13,14 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 
+# Headless Chromium and its driver from Debian, for the dashboard's browser test
+# (tests/browser); Selenium is given their paths, so it downloads nothing.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+
 # The Supabase CLI, pinned, for the test that applies the migrations the usual way.
 if [ ! -x .tools/node_modules/.bin/supabase ]; then
   mkdir -p .tools

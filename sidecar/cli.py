@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
     db_commands.add_parser("migrate", help="apply pending migrations from supabase/migrations")
     commands.add_parser("doctor", help="check settings, database, migrations, pg_cron, clock, egress")
+    commands.add_parser("serve", help="the HTTP API v1 and dashboard on WEBHOOK_HTTP_HOST:WEBHOOK_HTTP_PORT")
     for sub in commands.choices.values():
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -139,6 +140,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_doctor(args, settings)
     if args.command == "db":
         return await cmd_migrate(settings)
+    if args.command == "serve":
+        return await cmd_serve(settings)
     handlers: dict[str, Callable[[argparse.Namespace, Settings, Store], Awaitable[int]]] = {
         "run": cmd_run, "replay": cmd_replay, "stats": cmd_stats, "logs": cmd_logs,
         "queue": cmd_queue, "config": cmd_config,
@@ -413,6 +416,23 @@ def edited_headers(headers: dict[str, str], add: Sequence[str], remove: Sequence
 def _masked(config: Row) -> str | None:
     secret = config.get("signing_secret")
     return None if secret is None else f"{str(secret)[:10]}… (--show-secret prints it)"
+
+
+# -- serve ----------------------------------------------------------------------------------
+
+
+async def cmd_serve(settings: Settings) -> int:
+    from sidecar.api.serve import serve  # aiohttp's server side only loads for this command
+
+    configure_logging(settings.log_format, settings.log_level.upper())
+    if settings.transport == "supabase" and not settings.supabase_anon_key:
+        raise UsageError("serve over Supabase needs SUPABASE_ANON_KEY (the project's anon key)")
+    if settings.transport == "direct" and settings.direct_overrides_supabase:
+        _note("DATABASE_URL and SUPABASE_URL are both set: using DATABASE_URL (direct connection)")
+    dsn = {"direct": settings.database_url, "supabase": None}.get(settings.transport)
+    if settings.transport == "embedded":
+        dsn = await start_embedded(settings)
+    return await serve(settings, dsn, _note)
 
 
 # -- db migrate, doctor ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from dotenv import dotenv_values
 
@@ -49,6 +49,11 @@ class Settings:
     data_dir: Path = Path(".webhooks")
     log_format: LogFormat = "text"
     log_level: LogLevel = "info"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8787
+    supabase_anon_key: str | None = None
+    supabase_jwt_secret: str | None = None
+    supabase_jwks_url: str | None = None
 
     @property
     def transport(self) -> Transport:
@@ -107,7 +112,21 @@ def _build(r: _Reader) -> Settings:
         data_dir=Path(r.text("WEBHOOK_DATA_DIR") or ".webhooks"),
         log_format=r.choice("WEBHOOK_LOG_FORMAT", ("text", "json"), "text"),
         log_level=r.choice("WEBHOOK_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"),
+        **_http_settings(r, supabase_url),
     )
+
+
+def _http_settings(r: _Reader, supabase_url: str | None) -> dict[str, Any]:
+    """The settings of `serve`: where it listens, and how it checks Supabase access tokens."""
+    jwks = r.text("SUPABASE_JWKS_URL") or (
+        f"{supabase_url.rstrip('/')}/auth/v1/.well-known/jwks.json" if supabase_url else None)
+    return {
+        "http_host": r.text("WEBHOOK_HTTP_HOST") or "127.0.0.1",
+        "http_port": r.integer("WEBHOOK_HTTP_PORT", 8787, 0, 65535),
+        "supabase_anon_key": r.text("SUPABASE_ANON_KEY") or r.text("NEXT_PUBLIC_SUPABASE_ANON_KEY"),
+        "supabase_jwt_secret": r.text("SUPABASE_JWT_SECRET"),
+        "supabase_jwks_url": jwks,
+    }
 
 
 def _check_transport(database_url: str | None, url: str | None, key: str | None) -> None:

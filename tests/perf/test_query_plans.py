@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 CLAIM_INDEX = "webhook_queue_claim_idx"
-STATS_INDEX = "webhook_logs_routing_rule_id_created_at_idx"
+STATS_INDEX = "webhook_logs_routing_rule_id_created_at_id_idx"  # supabase/migrations/20261202120000_http_api.sql
 ROLLUP_INDEX = "webhook_stats_hourly_pkey"
 QUEUE_ROWS = 20_000
 LOG_RULES = 50

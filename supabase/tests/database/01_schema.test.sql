@@ -51,8 +51,8 @@ select has_index('public', 'webhook_queue', 'webhook_queue_claim_idx', array['pr
                  'claim index on pending work');
 select has_index('public', 'webhook_queue', 'webhook_queue_lease_idx', array['lease_expires_at'],
                  'index on leases of processing work');
-select has_index('public', 'webhook_logs', 'webhook_logs_routing_rule_id_created_at_idx',
-                 array['routing_rule_id', 'created_at'], 'logs by rule and time');
+select has_index('public', 'webhook_logs', 'webhook_logs_routing_rule_id_created_at_id_idx',
+                 array['routing_rule_id', 'created_at', 'id'], 'logs by rule and time, keyset order');
 select trigger_is('public', 'leads', 'leads_enqueue_webhooks', 'public', 'webhook_enqueue_new_leads',
                   'lead inserts enqueue deliveries');
 select is((select value from public.webhook_settings where key = 'log_retention_days'), '30'::jsonb,
