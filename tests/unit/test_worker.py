@@ -15,6 +15,8 @@ from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
 from sidecar.worker import (
+    HOST_DEFER_MAX_MS,
+    HOST_DEFER_MS,
     LEASE_MARGIN_S,
     HostLoad,
     new_log_id,
@@ -44,9 +46,16 @@ class MemoryStore:
         self.claimed: dict[UUID, Job] = {}
         self.record_failures = record_failures
         self.calls: list[list[bool]] = []  # first_send of each result, per record call
+        self.deferred: list[tuple[list[UUID], int]] = []
+        self.later: list[tuple[float, Job]] = []  # deferred: due again at a monotonic time
+        self.extended: list[tuple[list[UUID], int]] = []
+        self.lost: set[UUID] = set()  # leases another worker has taken since
 
     async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
         self.leases.append(lease_seconds)
+        now = time.monotonic()
+        self.due += [job for at, job in self.later if at <= now]
+        self.later = [(at, job) for at, job in self.later if at > now]
         taken, self.due = self.due[:max_jobs], self.due[max_jobs:]
         self.claimed.update((job.queue_id, job) for job in taken)
         return taken
@@ -65,6 +74,15 @@ class MemoryStore:
         self.released.extend(ids)
         self.due.extend(self.claimed[i] for i in ids)  # as in the database: due again
         return len(ids)
+
+    async def defer(self, worker_id: str, ids: Sequence[UUID], delay_ms: int) -> int:
+        self.deferred.append((list(ids), delay_ms))
+        self.later += [(time.monotonic() + delay_ms / 1000, self.claimed[i]) for i in ids]
+        return len(ids)
+
+    async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
+        self.extended.append((list(ids), lease_seconds))
+        return [i for i in ids if i not in self.lost]
 
     async def wait_for_work(self, timeout_s: float) -> None:
         await asyncio.sleep(timeout_s)
@@ -130,7 +148,7 @@ async def test_stop_releases_claimed_jobs_that_had_not_started_and_finishes_the_
     store = MemoryStore([first, waiting, also_waiting])
     attempts = Attempts()
     gate = attempts.hold("https://slow.example/hook")
-    worker = Worker(store, attempts, options(per_host_concurrency=1))  # type: ignore[arg-type]
+    worker = Worker(store, attempts, options(per_host_concurrency=1, waiting_per_host=2))  # type: ignore[arg-type]
 
     running = asyncio.create_task(worker.run())
     await attempts.any_started.wait()
@@ -203,19 +221,85 @@ async def test_attempts_stop_at_the_concurrency_limit_and_claims_one_batch_ahead
     assert len(store.recorded) == 20
 
 
-async def test_a_timeout_longer_than_the_lease_is_released_and_the_next_claim_leases_longer() -> None:
-    long = make_job(timeout_ms=120_000)
-    store = MemoryStore([long])
-    attempts = Attempts()
+async def test_a_timeout_longer_than_the_lease_extends_that_deliverys_lease_alone_before_it_starts() -> None:
+    long = make_job("https://long.example/", timeout_ms=120_000)
+    short = make_job("https://short.example/")
+    store = MemoryStore([long, short])
 
+    await Worker(store, Attempts(), options(lease_seconds=60)).run(once=True)  # type: ignore[arg-type]
+
+    assert set(store.leases) == {60}  # every claim: WEBHOOK_LEASE_SECONDS, whatever the timeouts
+    assert store.extended == [([long.queue_id], 120 + 2 * int(LEASE_MARGIN_S))]
+    assert store.released == []
+    assert sorted(r.job.queue_id for r in store.recorded) == sorted([long.queue_id, short.queue_id])
+
+
+async def test_a_delivery_whose_lease_was_lost_before_it_started_is_not_attempted_nor_released() -> None:
+    long = make_job("https://long.example/", timeout_ms=120_000)
+    store = MemoryStore([long])
+    store.lost.add(long.queue_id)
+    attempts = Attempts()
 
     await Worker(store, attempts, options(lease_seconds=60)).run(once=True)  # type: ignore[arg-type]
 
-    assert store.released == [long.queue_id]
-    assert store.leases[0] == 60
-    assert max(store.leases) >= 120 + LEASE_MARGIN_S
-    assert attempts.started == [long.webhook_url]
-    assert [r.job.queue_id for r in store.recorded] == [long.queue_id]
+    assert (attempts.started, store.recorded, store.released) == ([], [], [])
+
+
+async def test_a_saturated_hosts_backlog_is_handed_back_so_other_hosts_are_still_claimed() -> None:
+    hanging = [make_job("https://hang.example/") for _ in range(40)]
+    other = make_job("https://other.example/")
+    store = MemoryStore([*hanging, other])
+    attempts = Attempts()
+    gate = attempts.hold("https://hang.example/")
+    opts = options(concurrency=4, per_host_concurrency=2, batch_size=5, waiting_per_host=2)
+    worker = Worker(store, attempts, opts)  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run())
+    async with asyncio.timeout(10):
+        while other.queue_id not in {r.job.queue_id for r in store.recorded}:
+            await asyncio.sleep(0.01)
+    held_then = worker.in_flight
+    worker.stop()
+    gate.set()
+    await running
+
+    assert attempts.started.count("https://hang.example/") == 2  # its slots, never more
+    assert held_then <= 2 + 2  # its slots plus its waiting line
+    handed_back = [i for ids, _ in store.deferred for i in ids]
+    assert len(handed_back) >= 40 - 4 and set(handed_back) <= {j.queue_id for j in hanging}
+    assert store.deferred[0][1] == HOST_DEFER_MS
+
+
+async def test_jobs_waiting_only_for_a_runner_are_never_handed_back() -> None:
+    store = MemoryStore([make_job(f"https://h{i}.example/") for i in range(30)])
+    attempts = Attempts()
+    gates = [attempts.hold(f"https://h{i}.example/") for i in range(30)]
+    opts = options(concurrency=2, per_host_concurrency=1, batch_size=10, waiting_per_host=0)
+    worker = Worker(store, attempts, opts)  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run(once=True))
+    while len(attempts.started) < 2:
+        await asyncio.sleep(0.01)
+    for gate in gates:
+        gate.set()
+    await running
+
+    assert store.deferred == []
+    assert len(store.recorded) == 30
+
+
+def test_the_hand_back_delay_doubles_per_claim_and_starts_over_once_the_line_drains() -> None:
+    load = HostLoad(per_host=1, waiting_per_host=4)
+    delays = [load.defer_ms("a") for _ in range(8)]
+    assert delays[:3] == [HOST_DEFER_MS, 2 * HOST_DEFER_MS, 4 * HOST_DEFER_MS]
+    assert max(delays) == HOST_DEFER_MAX_MS and load.defer_ms("b") == HOST_DEFER_MS
+    for _ in range(4):
+        load.queued("a")
+    assert load.may_wait("a")  # one slot free still
+    load.take("a")
+    assert not load.may_wait("a")
+    assert [load.unqueued("a") for _ in range(4)] == [False, True, False, False]
+    assert load.defer_ms("a") == HOST_DEFER_MS
 
 
 def test_the_retry_delay_is_counted_from_the_end_of_the_attempt() -> None:
@@ -225,11 +309,15 @@ def test_the_retry_delay_is_counted_from_the_end_of_the_attempt() -> None:
 
 
 @pytest.mark.parametrize(("url", "key"), [
-    ("https://API.Example.com:8443/x?y=1", "api.example.com"),
-    ("http://user:pw@10.0.0.1/h", "10.0.0.1"),
+    ("https://API.Example.com:8443/x?y=1", "api.example.com:8443"),
+    ("http://user:pw@10.0.0.1/h", "10.0.0.1:80"),
+    ("https://Bücher.Example/", "xn--bcher-kva.example:443"),
+    ("http://[::1]:8080/", "[::1]:8080"),
+    ("http://localhost:9000/", "localhost:9000"),
+    ("http://127.0.0.1:9000/", "127.0.0.1:9000"),
     ("not a url", "not a url"),
 ])
-def test_the_per_host_limit_keys_on_the_host_name(url: str, key: str) -> None:
+def test_the_per_host_limit_keys_on_the_idna_host_and_port(url: str, key: str) -> None:
     assert host_key(url) == key
 
 
