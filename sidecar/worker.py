@@ -11,18 +11,21 @@ Flow of one delivery through a worker:
       -> retry policy (retry.retry_delay_ms)
       -> Recorder buffer -> record_webhook_attempts in batches
 
-Isolation between tenants. A host (`host_key`: lowercased IDNA host name and port;
-a name and its address are two hosts, as nothing is resolved to decide) whose
-`per_host_concurrency` slots are all busy may keep `waiting_per_host` more deliveries
-waiting in the worker (default: as many as its slots, enough to refill them at once).
-Deliveries claimed beyond that are handed back with defer_webhook_jobs, due
-HOST_DEFER_MS from now, doubling per claim that hands back more of the same host up to
-HOST_DEFER_MAX_MS; the count starts over once the host's waiting line has drained to
-half. So a hanging endpoint with a deep backlog holds at most its slots plus its
-waiting line, and the claims that follow find other tenants' work; the bench scenario
-`isolation` measures it. Name resolution has its own threads (sidecar/resolve.py).
-Limit: a hanging host still holds its `per_host_concurrency` runners, so
-`concurrency` must exceed per_host_concurrency times the hosts that hang at once.
+Isolation between tenants. Deliveries waiting for a busy host hold claim room that
+other tenants' work needs, so a slow host may keep only its `per_host_concurrency`
+slots plus `waiting_per_host` deliveries waiting (default: as many as its slots, enough
+to refill them at once). What a slow host has beyond that, whether just claimed or
+waiting since a claim when the host still looked fast, is handed back with
+defer_webhook_jobs, due when the host is expected to have a slot for it
+(sidecar/hostload.py has the estimate and its bounds). Handed-back work is behind
+everything already due, so the next claims, made at once while batches come back full,
+pass the backlog and reach other tenants' deliveries. A fast host is never handed back:
+its deliveries wait here as before. `host_key` is the lowercased IDNA host name and
+port; a name and its address count as two hosts, as nothing is resolved to decide.
+Name resolution has threads of its own (sidecar/resolve.py). The bench scenario
+bench/scenarios/isolation.py measures all of it. Limit: a hanging host still holds its
+slots' runners, so `concurrency` must exceed `per_host_concurrency` times the number
+of hosts that hang at once for the others to keep flowing.
 
 Leases. A worker claims with WEBHOOK_LEASE_SECONDS. An attempt starts only while its
 lease covers its whole timeout plus LEASE_MARGIN_S; when it does not (a long
@@ -57,6 +60,7 @@ from yarl import URL
 
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.events import NoEvents, WorkerEvents
+from sidecar.hostload import HostLoad
 from sidecar.retry import db_retrying, retry_delay_ms
 from sidecar.settings import Settings
 from sidecar.store import Store, StoreError, is_transient
@@ -68,8 +72,6 @@ RECORD_BATCH_SIZE = 100
 RECORD_MAX_WAIT_S = 0.005
 FINAL_FLUSH_LIMIT_S = 60.0
 RETRY_WAKE_MARGIN_S = 0.02  # past the retry's due time, so the claim finds it due
-HOST_DEFER_MS = 1000
-HOST_DEFER_MAX_MS = 16_000
 
 
 class Attempter(Protocol):
@@ -153,60 +155,6 @@ async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
             request_headers={}, duration_ms=int((ended - started) * 1000), ended_at=ended,
             error_type="network", error_message=f"request failed inside the sidecar: {exc!r}",
         )
-
-
-def _count_down(counts: dict[str, int], host: str) -> int:
-    left = counts[host] - 1
-    if left:
-        counts[host] = left
-    else:
-        del counts[host]
-    return left
-
-
-class HostLoad:
-    """Attempts under way and deliveries waiting, per target host; a host with neither is forgotten.
-
-    `handed_back` counts, per host, the claims in a row that handed deliveries back
-    because its waiting line was full: the deferral doubles with it.
-    """
-
-    def __init__(self, per_host: int, waiting_per_host: int | None = None) -> None:
-        self.per_host = per_host
-        self.waiting_per_host = per_host if waiting_per_host is None else waiting_per_host
-        self.busy: dict[str, int] = {}
-        self.waiting: dict[str, int] = {}
-        self.handed_back: dict[str, int] = {}
-
-    def has_room(self, host: str) -> bool:
-        return self.busy.get(host, 0) < self.per_host
-
-    def may_wait(self, host: str) -> bool:
-        """A newly claimed delivery may wait here: its host's slots and line are not all taken."""
-        return self.busy.get(host, 0) + self.waiting.get(host, 0) < self.per_host + self.waiting_per_host
-
-    def queued(self, host: str) -> None:
-        self.waiting[host] = self.waiting.get(host, 0) + 1
-
-    def unqueued(self, host: str) -> bool:
-        """One delivery of `host` left the waiting line; True when more of it should be claimed."""
-        left = _count_down(self.waiting, host)
-        if host in self.handed_back and left <= self.waiting_per_host // 2:
-            del self.handed_back[host]
-            return True
-        return False
-
-    def defer_ms(self, host: str) -> int:
-        """How long to hand back this claim's excess for `host`: HOST_DEFER_MS doubling per claim in a row."""
-        rounds = self.handed_back.get(host, 0)
-        self.handed_back[host] = rounds + 1
-        return min(HOST_DEFER_MAX_MS, HOST_DEFER_MS << min(rounds, 16))
-
-    def take(self, host: str) -> None:
-        self.busy[host] = self.busy.get(host, 0) + 1
-
-    def give_back(self, host: str) -> None:
-        _count_down(self.busy, host)
 
 
 class _LogIds:
@@ -394,6 +342,7 @@ class _Claimed:
     claimed_at: float
     lease_s: int
     host: str
+    started_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -412,6 +361,7 @@ class _State:
     runners: set[asyncio.Task[None]] = field(default_factory=set)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     orphan_claim: asyncio.Future[list[Job]] | None = None
+    handed_back_until: float = 0.0  # monotonic time the last handed-back delivery comes due
 
     @property
     def held(self) -> int:
@@ -522,6 +472,7 @@ class Worker:
         return min(self._opts.batch_size, self._holding_limit() - self._state.held)
 
     async def _claim_batch(self) -> tuple[int, int]:
+        self._trim_slow_lines()
         room = self._room()
         if room <= 0:
             return 0, 0
@@ -532,8 +483,8 @@ class Worker:
         excess = [job for job in jobs if not self._hold(job, claimed_at, lease_s)]
         self._start_runners()
         # A full batch counts as full even when handed back: the claims right after it pass
-        # the saturated host's backlog (deferred now) and reach other tenants' work.
-        self._hand_back(excess)
+        # the slow host's backlog (deferred now) and reach other tenants' work.
+        self._hand_back([(host_key(job.webhook_url), job.queue_id) for job in excess])
         return room, len(jobs)
 
     async def _claim(self, room: int, lease_s: int) -> list[Job]:
@@ -561,8 +512,9 @@ class Worker:
         log.warning("claiming deliveries failed (%s); retrying", error)
 
     async def _done_once(self) -> bool:
-        """--once ends when nothing is in flight, every result is written, and a claim finds nothing."""
-        if self._state.held:
+        """--once ends when nothing is in flight, nothing it handed back is still to come due,
+        every result is written, and a claim finds nothing."""
+        if self._state.held or self._state.handed_back_until > time.monotonic():
             return False
         await self._recorder.drain()
         asked, got = await self._claim_batch()
@@ -586,19 +538,43 @@ class Worker:
         """Queue a claimed job to wait for a runner; False (not held) when its host's line is full."""
         host = host_key(job.webhook_url)
         if self._host_capped:
-            if not self._hosts.may_wait(host):
+            if not self._hosts.may_wait(host, claimed_at):
                 return False
             self._hosts.queued(host)
         self._state.waiting.append(_Claimed(job, claimed_at, lease_s, host))
         return True
 
-    def _hand_back(self, excess: list[Job]) -> None:
-        """Defer what a saturated host cannot start soon, one call per host (its own delay)."""
+    def _trim_slow_lines(self) -> None:
+        """Hand back, newest first, what slow hosts hold waiting beyond their line."""
+        if not self._host_capped:
+            return
+        now = time.monotonic()
+        over = {host: count - self._hosts.waiting_per_host for host, count in self._hosts.waiting.items()
+                if count > self._hosts.waiting_per_host and self._hosts.slow(host, now)}
+        if not over:
+            return
+        kept: deque[_Claimed] = deque()
+        excess: list[tuple[str, UUID]] = []
+        for claimed in reversed(self._state.waiting):
+            if over.get(claimed.host, 0) > 0:
+                over[claimed.host] -= 1
+                self._hosts.unqueued(claimed.host)
+                excess.append((claimed.host, claimed.job.queue_id))
+            else:
+                kept.appendleft(claimed)
+        self._state.waiting = kept
+        self._hand_back(excess)
+
+    def _hand_back(self, excess: list[tuple[str, UUID]]) -> None:
+        """Defer what slow hosts cannot start soon, one call per host (each its own delay)."""
         by_host: dict[str, list[UUID]] = {}
-        for job in excess:
-            by_host.setdefault(host_key(job.webhook_url), []).append(job.queue_id)
+        for host, queue_id in excess:
+            by_host.setdefault(host, []).append(queue_id)
+        now = time.monotonic()
         for host, ids in by_host.items():
-            self._background(self._defer(ids, self._hosts.defer_ms(host)))
+            delay_ms = self._hosts.defer_ms(host, len(ids), now)
+            self._state.handed_back_until = max(self._state.handed_back_until, now + delay_ms / 1000)
+            self._background(self._defer(ids, delay_ms))
 
     async def _defer(self, ids: list[UUID], delay_ms: int) -> None:
         try:
@@ -637,7 +613,8 @@ class Worker:
         for index, claimed in enumerate(waiting):
             if self._hosts.has_room(claimed.host):
                 del waiting[index]
-                self._hosts.take(claimed.host)
+                claimed.started_at = time.monotonic()
+                self._hosts.take(claimed.host, claimed.started_at)
                 if self._hosts.unqueued(claimed.host):
                     self._wake.set()  # its line is short again: claim more of the work handed back
                 return claimed
@@ -654,7 +631,7 @@ class Worker:
                 await self._deliver(claimed)
             finally:
                 if self._host_capped:
-                    self._hosts.give_back(claimed.host)
+                    self._hosts.give_back(claimed.host, claimed.started_at, time.monotonic())
                 self._landed()
             claimed = self._next_startable()
 

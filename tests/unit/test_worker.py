@@ -14,9 +14,8 @@ import pytest
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
+from sidecar.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S
 from sidecar.worker import (
-    HOST_DEFER_MAX_MS,
-    HOST_DEFER_MS,
     LEASE_MARGIN_S,
     HostLoad,
     new_log_id,
@@ -267,7 +266,17 @@ async def test_a_saturated_hosts_backlog_is_handed_back_so_other_hosts_are_still
     assert held_then <= 2 + 2  # its slots plus its waiting line
     handed_back = [i for ids, _ in store.deferred for i in ids]
     assert len(handed_back) >= 40 - 4 and set(handed_back) <= {j.queue_id for j in hanging}
-    assert store.deferred[0][1] == HOST_DEFER_MS
+    assert all(HOST_DEFER_MIN_MS <= delay <= HOST_DEFER_MAX_MS for _, delay in store.deferred)
+
+
+async def test_a_busy_but_fast_host_keeps_its_deliveries_waiting_in_the_worker() -> None:
+    store = MemoryStore([make_job("https://fast.example/") for _ in range(60)])
+    opts = options(concurrency=4, per_host_concurrency=2, batch_size=5, waiting_per_host=1)
+
+    await Worker(store, Attempts(), opts).run(once=True)  # type: ignore[arg-type]
+
+    assert store.deferred == []
+    assert len(store.recorded) == 60
 
 
 async def test_jobs_waiting_only_for_a_runner_are_never_handed_back() -> None:
@@ -288,24 +297,35 @@ async def test_jobs_waiting_only_for_a_runner_are_never_handed_back() -> None:
     assert len(store.recorded) == 30
 
 
-def test_the_hand_back_delay_doubles_per_claim_and_starts_over_once_the_line_drains() -> None:
-    load = HostLoad(per_host=1, waiting_per_host=4)
-    delays = [load.defer_ms("a") for _ in range(8)]
-    assert delays[:3] == [HOST_DEFER_MS, 2 * HOST_DEFER_MS, 4 * HOST_DEFER_MS]
-    assert max(delays) == HOST_DEFER_MAX_MS and load.defer_ms("b") == HOST_DEFER_MS
+def test_a_host_is_slow_once_a_place_past_its_line_would_wait_longer_than_allowed() -> None:
+    load = HostLoad(per_host=2, waiting_per_host=2)
+    load.take("a", now=100.0)
+    assert not load.slow("a", now=100.0)
+    # place 2 (just past the line) waits for (2 // 2 + 1) attempts; this one is 0.2 s old so far
+    assert load.wait_s("a", 2, now=100.2) == pytest.approx(0.4)
+    assert load.slow("a", now=100.0 + HOST_WAIT_OK_S / 2 + 0.01)
+    load.take("a", now=100.0)
+    load.queued("a")
+    load.queued("a")
+    assert not load.may_wait("a", now=101.0)
+    load.give_back("a", 100.0, now=100.001)
+    load.give_back("a", 100.0, now=100.001)
+    assert load.may_wait("a", now=101.0) and load.busy == {}
+
+
+def test_the_hand_back_delay_is_the_expected_wait_of_the_last_one_within_bounds() -> None:
+    load = HostLoad(per_host=2, waiting_per_host=2)
+    load.take("a", now=0.0)
+    load.give_back("a", 0.0, now=1.0)  # attempts take a second
+    load.take("a", now=10.0)
+    assert load.defer_ms("a", 4, now=10.5) == (4 // 2 + 1) * 1000
+    assert load.defer_ms("a", 4, now=10.5) == (8 // 2 + 1) * 1000  # behind those handed back before
+    assert load.defer_ms("a", 100, now=10.5) == HOST_DEFER_MAX_MS
+    assert load.defer_ms("fast", 1, now=10.5) == HOST_DEFER_MIN_MS
     for _ in range(4):
         load.queued("a")
-    assert load.may_wait("a")  # one slot free still
-    load.take("a")
-    assert not load.may_wait("a")
-    assert [load.unqueued("a") for _ in range(4)] == [False, True, False, False]
-    assert load.defer_ms("a") == HOST_DEFER_MS
-
-
-def test_the_retry_delay_is_counted_from_the_end_of_the_attempt() -> None:
-    assert remaining_delay_ms(1000, ended_at=10.0, now=10.25) == 750
-    assert remaining_delay_ms(1000, ended_at=10.0, now=12.0) == 0
-    assert remaining_delay_ms(None, ended_at=10.0, now=12.0) is None
+    assert [load.unqueued("a") for _ in range(4)] == [False, False, True, False]  # drained to half
+    assert load.handed_back == {"fast": 1}
 
 
 @pytest.mark.parametrize(("url", "key"), [
@@ -323,12 +343,12 @@ def test_the_per_host_limit_keys_on_the_idna_host_and_port(url: str, key: str) -
 
 def test_host_load_counts_attempts_per_host_and_forgets_idle_hosts() -> None:
     load = HostLoad(per_host=2)
-    load.take("a")
-    load.take("a")
+    load.take("a", now=1.0)
+    load.take("a", now=2.0)
     assert (load.has_room("a"), load.has_room("b")) == (False, True)
-    load.give_back("a")
-    assert load.has_room("a")
-    load.give_back("a")
+    load.give_back("a", 1.0, now=3.0)
+    assert load.has_room("a") and load.attempt_s("a", now=3.0) == 2.0
+    load.give_back("a", 2.0, now=3.0)
     assert load.busy == {}
 
 
