@@ -125,9 +125,10 @@ class CheckedResolver(AbstractResolver):
 
 
 async def _getaddrinfo(host: str, port: int, family: int) -> list[ResolveResult]:
-    # No AI_ADDRCONFIG: on a host with only loopback it hides "localhost" entirely, and
-    # every returned address is checked anyway; unreachable families just fail over.
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
+    # sidecar/resolve.py: its own threads, so a name whose DNS never answers stalls only itself.
+    from sidecar.resolve import lookup
+
+    infos = await lookup(host, family)
     results = [_to_result(host, port, info) for info in infos]
     if not results:
         raise OSError(f"{host} has no addresses")

@@ -6,16 +6,34 @@ Flow of one delivery through a worker:
       -> wait in claim order until one of `concurrency` runners is free and its
          target host has fewer than `per_host_concurrency` attempts under way;
          a job held up by its host lets later jobs for other hosts go first
+      -> (lease extended, if its own timeout needs a longer one)
       -> attempt (Deliverer; an Outcome value, never an exception)
       -> retry policy (retry.retry_delay_ms)
       -> Recorder buffer -> record_webhook_attempts in batches
 
-Leases. A worker claims with WEBHOOK_LEASE_SECONDS, raised to the longest `timeout_ms`
-it has met plus twice LEASE_MARGIN_S, so a lease outlives the attempt it covers and no
-renewal is needed. An attempt only starts while its lease still covers its whole
-timeout plus the margin; a delivery that waited too long for its host slot, or came
-with a timeout longer than the lease it was claimed under, is released at once
-(back to pending, its place in line kept) and the next claim uses a longer lease.
+Isolation between tenants. Deliveries waiting for a busy host hold claim room that
+other tenants' work needs, so a slow host may keep only its `per_host_concurrency`
+slots plus `waiting_per_host` deliveries waiting (default: as many as its slots, enough
+to refill them at once). What a slow host has beyond that, whether just claimed or
+waiting since a claim when the host still looked fast, is handed back with
+defer_webhook_jobs, due when the host is expected to have a slot for it
+(sidecar/hostload.py has the estimate and its bounds). Handed-back work is behind
+everything already due, so the next claims, made at once while batches come back full,
+pass the backlog and reach other tenants' deliveries. A fast host is never handed back:
+its deliveries wait here as before. `host_key` is the lowercased IDNA host name and
+port; a name and its address count as two hosts, as nothing is resolved to decide.
+Name resolution has threads of its own (sidecar/resolve.py). The bench scenario
+bench/scenarios/isolation.py measures all of it. Limit: a hanging host still holds its
+slots' runners, so `concurrency` must exceed `per_host_concurrency` times the number
+of hosts that hang at once for the others to keep flowing.
+
+Leases. A worker claims with WEBHOOK_LEASE_SECONDS. An attempt starts only while its
+lease covers its whole timeout plus LEASE_MARGIN_S; when it does not (a long
+`timeout_ms`, or a long wait for its host slot) the lease of that delivery alone is
+extended with extend_webhook_leases right before it starts, to its timeout plus twice
+the margin. One rule's long timeout so never lengthens the leases of other deliveries,
+and a crashed worker's other deliveries come back after WEBHOOK_LEASE_SECONDS. A
+delivery whose lease was already lost is not attempted (another worker may hold it).
 
 Stopping (`stop()`, wired to SIGTERM/SIGINT by the CLI): claiming stops at once;
 claimed deliveries that have not started are released; in-flight attempts get
@@ -35,13 +53,14 @@ from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from tenacity import RetryCallState
+from yarl import URL
 
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.events import NoEvents, WorkerEvents
+from sidecar.hostload import HostLoad
 from sidecar.retry import db_retrying, retry_delay_ms
 from sidecar.settings import Settings
 from sidecar.store import Store, StoreError, is_transient
@@ -49,7 +68,6 @@ from sidecar.store import Store, StoreError, is_transient
 log = logging.getLogger("sidecar.worker")
 
 LEASE_MARGIN_S = 5.0
-DEFAULT_TIMEOUT_MS = 10_000
 RECORD_BATCH_SIZE = 100
 RECORD_MAX_WAIT_S = 0.005
 FINAL_FLUSH_LIMIT_S = 60.0
@@ -71,6 +89,7 @@ class WorkerOptions:
     poll_interval_s: float = 0.5
     lease_seconds: int = 60
     shutdown_grace_s: float = 20.0
+    waiting_per_host: int | None = None  # None: per_host_concurrency
     record_batch_size: int = RECORD_BATCH_SIZE
     record_max_wait_s: float = RECORD_MAX_WAIT_S
 
@@ -110,12 +129,18 @@ def remaining_delay_ms(delay_ms: int | None, ended_at: float, now: float) -> int
 
 @functools.lru_cache(maxsize=4096)
 def host_key(url: str) -> str:
-    """The per-host limit's key: host and port, so a host's other ports share its cap."""
+    """The per-host limit's key: `host:port`, the host lowercased and IDNA-encoded, the port
+    explicit or the scheme's default. Nothing is resolved: `localhost` and `127.0.0.1` are
+    two hosts, like two names of one server, and each port of a host is a host of its own."""
     try:
-        parts = urlsplit(url)
-        return (parts.hostname or url).lower()
-    except ValueError:
+        parsed = URL(url)
+        host = parsed.raw_host
+    except (ValueError, UnicodeError):
         return url
+    if not host:
+        return url
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown.lower()}:{parsed.port}" if parsed.port is not None else shown.lower()
 
 
 async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
@@ -130,27 +155,6 @@ async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
             request_headers={}, duration_ms=int((ended - started) * 1000), ended_at=ended,
             error_type="network", error_message=f"request failed inside the sidecar: {exc!r}",
         )
-
-
-class HostLoad:
-    """Attempts under way per target host; a host is forgotten when it has none."""
-
-    def __init__(self, per_host: int) -> None:
-        self.per_host = per_host
-        self.busy: dict[str, int] = {}
-
-    def has_room(self, host: str) -> bool:
-        return self.busy.get(host, 0) < self.per_host
-
-    def take(self, host: str) -> None:
-        self.busy[host] = self.busy.get(host, 0) + 1
-
-    def give_back(self, host: str) -> None:
-        left = self.busy[host] - 1
-        if left:
-            self.busy[host] = left
-        else:
-            del self.busy[host]
 
 
 class _LogIds:
@@ -338,6 +342,7 @@ class _Claimed:
     claimed_at: float
     lease_s: int
     host: str
+    started_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -346,6 +351,7 @@ class RunSummary:
     released: int = 0
     cancelled: int = 0
     unrecorded: int = 0
+    deferred: int = 0
 
 
 @dataclass(slots=True)
@@ -355,7 +361,7 @@ class _State:
     runners: set[asyncio.Task[None]] = field(default_factory=set)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     orphan_claim: asyncio.Future[list[Job]] | None = None
-    longest_timeout_ms: int = DEFAULT_TIMEOUT_MS
+    handed_back_until: float = 0.0  # monotonic time the last handed-back delivery comes due
 
     @property
     def held(self) -> int:
@@ -373,7 +379,7 @@ class Worker:
         self._attempter = attempter
         self._opts = options
         self._events = events or NoEvents()
-        self._hosts = HostLoad(options.per_host_concurrency)
+        self._hosts = HostLoad(options.per_host_concurrency, options.waiting_per_host)
         # With no more runners than one host may have, the host cap can never bind.
         self._host_capped = options.per_host_concurrency < options.concurrency
         self._recorder = Recorder(
@@ -429,13 +435,15 @@ class Worker:
         return self._state.held
 
     def claim_lease_seconds(self) -> int:
-        """WEBHOOK_LEASE_SECONDS, raised so the longest timeout met so far fits with its margin.
+        """WEBHOOK_LEASE_SECONDS: a longer timeout extends its own delivery's lease, not every claim's."""
+        return self._opts.lease_seconds
 
-        Twice the margin: one for the attempt's end and its record call, one for the
-        time a delivery may wait between its claim and its start.
+    def start_lease_seconds(self, job: Job) -> int:
+        """The lease an attempt of `job` needs from its start: its timeout plus twice the margin.
+
+        Twice: one for the attempt's end and its record call, one to spare.
         """
-        needed = math.ceil(self._state.longest_timeout_ms / 1000 + 2 * LEASE_MARGIN_S)
-        return max(self._opts.lease_seconds, needed)
+        return max(self._opts.lease_seconds, math.ceil(job.timeout_ms / 1000 + 2 * LEASE_MARGIN_S))
 
     # -- the loop -----------------------------------------------------------------
 
@@ -464,6 +472,7 @@ class Worker:
         return min(self._opts.batch_size, self._holding_limit() - self._state.held)
 
     async def _claim_batch(self) -> tuple[int, int]:
+        self._trim_slow_lines()
         room = self._room()
         if room <= 0:
             return 0, 0
@@ -471,9 +480,11 @@ class Worker:
         lease_s = self.claim_lease_seconds()
         jobs = await self._claim(room, lease_s)
         self._events.claimed(len(jobs), time.monotonic() - claimed_at)
-        for job in jobs:
-            self._hold(job, claimed_at, lease_s)
+        excess = [job for job in jobs if not self._hold(job, claimed_at, lease_s)]
         self._start_runners()
+        # A full batch counts as full even when handed back: the claims right after it pass
+        # the slow host's backlog (deferred now) and reach other tenants' work.
+        self._hand_back([(host_key(job.webhook_url), job.queue_id) for job in excess])
         return room, len(jobs)
 
     async def _claim(self, room: int, lease_s: int) -> list[Job]:
@@ -501,8 +512,9 @@ class Worker:
         log.warning("claiming deliveries failed (%s); retrying", error)
 
     async def _done_once(self) -> bool:
-        """--once ends when nothing is in flight, every result is written, and a claim finds nothing."""
-        if self._state.held:
+        """--once ends when nothing is in flight, nothing it handed back is still to come due,
+        every result is written, and a claim finds nothing."""
+        if self._state.held or self._state.handed_back_until > time.monotonic():
             return False
         await self._recorder.drain()
         asked, got = await self._claim_batch()
@@ -522,9 +534,57 @@ class Worker:
 
     # -- one delivery -------------------------------------------------------------
 
-    def _hold(self, job: Job, claimed_at: float, lease_s: int) -> None:
-        self._state.waiting.append(_Claimed(job, claimed_at, lease_s, host_key(job.webhook_url)))
-        self._state.longest_timeout_ms = max(self._state.longest_timeout_ms, job.timeout_ms)
+    def _hold(self, job: Job, claimed_at: float, lease_s: int) -> bool:
+        """Queue a claimed job to wait for a runner; False (not held) when its host's line is full."""
+        host = host_key(job.webhook_url)
+        if self._host_capped:
+            if not self._hosts.may_wait(host, claimed_at):
+                return False
+            self._hosts.queued(host)
+        self._state.waiting.append(_Claimed(job, claimed_at, lease_s, host))
+        return True
+
+    def _trim_slow_lines(self) -> None:
+        """Hand back, newest first, what slow hosts hold waiting beyond their line."""
+        if not self._host_capped:
+            return
+        now = time.monotonic()
+        over = {host: count - self._hosts.waiting_per_host for host, count in self._hosts.waiting.items()
+                if count > self._hosts.waiting_per_host and self._hosts.slow(host, now)}
+        if not over:
+            return
+        kept: deque[_Claimed] = deque()
+        excess: list[tuple[str, UUID]] = []
+        for claimed in reversed(self._state.waiting):
+            if over.get(claimed.host, 0) > 0:
+                over[claimed.host] -= 1
+                self._hosts.unqueued(claimed.host)
+                excess.append((claimed.host, claimed.job.queue_id))
+            else:
+                kept.appendleft(claimed)
+        self._state.waiting = kept
+        self._hand_back(excess)
+
+    def _hand_back(self, excess: list[tuple[str, UUID]]) -> None:
+        """Defer what slow hosts cannot start soon, one call per host (each its own delay)."""
+        by_host: dict[str, list[UUID]] = {}
+        for host, queue_id in excess:
+            by_host.setdefault(host, []).append(queue_id)
+        now = time.monotonic()
+        for host, ids in by_host.items():
+            delay_ms = self._hosts.defer_ms(host, len(ids), now)
+            self._state.handed_back_until = max(self._state.handed_back_until, now + delay_ms / 1000)
+            self._background(self._defer(ids, delay_ms))
+
+    async def _defer(self, ids: list[UUID], delay_ms: int) -> None:
+        try:
+            async for attempt in db_retrying(is_transient, give_up_after_s=FINAL_FLUSH_LIMIT_S):
+                with attempt:
+                    await self._store.defer(self._opts.worker_id, ids, delay_ms)
+        except StoreError as exc:
+            log.warning("handing back %d deliveries failed (%s); their leases will expire", len(ids), exc)
+            return
+        self._summary.deferred += len(ids)
 
     def _start_runners(self) -> None:
         """Start a runner per free slot while a waiting job may start."""
@@ -553,7 +613,10 @@ class Worker:
         for index, claimed in enumerate(waiting):
             if self._hosts.has_room(claimed.host):
                 del waiting[index]
-                self._hosts.take(claimed.host)
+                claimed.started_at = time.monotonic()
+                self._hosts.take(claimed.host, claimed.started_at)
+                if self._hosts.unqueued(claimed.host):
+                    self._wake.set()  # its line is short again: claim more of the work handed back
                 return claimed
         return None
 
@@ -568,15 +631,14 @@ class Worker:
                 await self._deliver(claimed)
             finally:
                 if self._host_capped:
-                    self._hosts.give_back(claimed.host)
+                    self._hosts.give_back(claimed.host, claimed.started_at, time.monotonic())
                 self._landed()
             claimed = self._next_startable()
 
     async def _deliver(self, claimed: _Claimed) -> None:
         job = claimed.job
         try:
-            if not self._may_start(claimed):
-                self._release_later([job.queue_id])
+            if not await self._ready(claimed):
                 return
             self._events.attempt_started(job)
             try:
@@ -598,12 +660,35 @@ class Worker:
         # the next poll, keeps retry timing within milliseconds of the formula.
         asyncio.get_running_loop().call_later(seconds + RETRY_WAKE_MARGIN_S, self._wake.set)
 
-    def _may_start(self, claimed: _Claimed) -> bool:
-        """Start only while the lease covers the whole attempt, so no one else can take it meanwhile."""
+    async def _ready(self, claimed: _Claimed) -> bool:
+        """Whether to attempt now: not stopping, and the lease covers the whole attempt (extended if need be)."""
         if self._stopping:
+            self._release_later([claimed.job.queue_id])
             return False
+        if self._lease_covers(claimed):
+            return True
+        return await self._extend_lease(claimed)
+
+    def _lease_covers(self, claimed: _Claimed) -> bool:
         lease_left_s = claimed.claimed_at + claimed.lease_s - time.monotonic()
         return lease_left_s >= claimed.job.timeout_ms / 1000 + LEASE_MARGIN_S
+
+    async def _extend_lease(self, claimed: _Claimed) -> bool:
+        """Lengthen this delivery's lease alone; False when it was lost (not ours to attempt) or the call failed."""
+        job = claimed.job
+        lease_s = self.start_lease_seconds(job)
+        asked_at = time.monotonic()
+        try:
+            extended = await self._store.extend_leases(self._opts.worker_id, [job.queue_id], lease_s)
+        except StoreError as exc:
+            log.warning("extending the lease of delivery %s failed (%s); released", job.queue_id, exc)
+            self._release_later([job.queue_id])
+            return False
+        if job.queue_id not in extended:
+            log.warning("the lease of delivery %s expired before its attempt; left to its next claim", job.queue_id)
+            return False
+        claimed.claimed_at, claimed.lease_s = asked_at, lease_s
+        return True
 
     def _landed(self) -> None:
         # Wake the loop when room reaches a claim's worth, not at every landing: a
@@ -614,7 +699,10 @@ class Worker:
     # -- releasing ----------------------------------------------------------------
 
     def _release_later(self, ids: list[UUID]) -> None:
-        task = asyncio.create_task(self._release(ids))
+        self._background(self._release(ids))
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
         self._state.background.add(task)
         task.add_done_callback(self._state.background.discard)
 
@@ -654,6 +742,7 @@ class Worker:
     async def _release_unstarted(self) -> None:
         waiting = [claimed.job.queue_id for claimed in self._state.waiting]
         self._state.waiting.clear()
+        self._hosts.waiting.clear()
         await self._release(waiting)
 
     async def _finish_in_flight(self) -> None:

@@ -43,3 +43,11 @@ select * from public.update_webhook_config($1::uuid, $2::jsonb);
 
 -- name: ping
 select 1;
+
+-- name: defer_jobs
+-- Return claimed-but-unstarted deliveries of a worker to pending, due after a delay.
+select public.defer_webhook_jobs($1::text, $2::uuid[], $3::int);
+
+-- name: extend_leases
+-- Lengthen a worker's leases on deliveries about to start; returns those it still held.
+select queue_id from public.extend_webhook_leases($1::text, $2::uuid[], $3::int);

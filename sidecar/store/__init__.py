@@ -84,6 +84,12 @@ class Store(Protocol):
 
     async def release(self, ids: Sequence[UUID]) -> int: ...
 
+    async def defer(self, worker_id: str, ids: Sequence[UUID], delay_ms: int) -> int:
+        """Return the worker's unstarted deliveries to pending, due `delay_ms` from now."""
+
+    async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
+        """Lengthen the worker's leases to `lease_seconds` from now; the ids it still held."""
+
     async def requeue_stale(self) -> int: ...
 
     async def wait_for_work(self, timeout_s: float) -> None:

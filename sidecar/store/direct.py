@@ -178,6 +178,16 @@ class DirectStore:
             return 0
         return int(await self._fetchval("release_jobs", list(ids)) or 0)
 
+    async def defer(self, worker_id: str, ids: Sequence[UUID], delay_ms: int) -> int:
+        if not ids:
+            return 0
+        return int(await self._fetchval("defer_jobs", worker_id, list(ids), delay_ms) or 0)
+
+    async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
+        if not ids:
+            return []
+        return [row[0] for row in await self._fetch("extend_leases", worker_id, list(ids), lease_seconds)]
+
     async def requeue_stale(self) -> int:
         return int(await self._fetchval("requeue_stale") or 0)
 

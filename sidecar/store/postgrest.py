@@ -157,6 +157,19 @@ class PostgrestStore:
         data = await self._rpc("release_webhook_jobs", {"ids": [str(i) for i in ids]})
         return int(_first(data) or 0)
 
+    async def defer(self, worker_id: str, ids: Sequence[UUID], delay_ms: int) -> int:
+        if not ids:
+            return 0
+        params = {"worker_id": worker_id, "ids": [str(i) for i in ids], "delay_ms": delay_ms}
+        return int(_first(await self._rpc("defer_webhook_jobs", params)) or 0)
+
+    async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
+        if not ids:
+            return []
+        params = {"worker_id": worker_id, "ids": [str(i) for i in ids], "lease_seconds": lease_seconds}
+        rows = _rows(await self._rpc("extend_webhook_leases", params))
+        return [UUID(str(row["queue_id"])) for row in rows]
+
     async def requeue_stale(self) -> int:
         return int(_first(await self._rpc("requeue_stale_webhook_jobs", {})) or 0)
 

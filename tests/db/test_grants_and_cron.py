@@ -14,6 +14,8 @@ INTERNAL = [
     "claim_webhook_jobs(text,integer,integer)",
     "record_webhook_attempts(jsonb)",
     "release_webhook_jobs(uuid[])",
+    "defer_webhook_jobs(text,uuid[],integer)",
+    "extend_webhook_leases(text,uuid[],integer)",
     "requeue_stale_webhook_jobs()",
     "purge_webhook_logs()",
     "purge_api_rate_limit_log()",

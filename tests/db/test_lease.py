@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+import pytest
 
 from tests.db.conftest import World, add_lead, claim, record, result
 
@@ -129,3 +130,43 @@ async def test_release_returns_unattempted_claims_to_pending_in_their_place(
     assert all(r["status"] == "pending" and r["locked_by"] is None and r["lease_expires_at"] is None for r in rows)
     assert {r["id"]: r["scheduled_at"] for r in rows} == scheduled
     assert await db.fetchval("select release_webhook_jobs($1::uuid[])", ids) == 0
+
+
+async def test_a_lease_is_extended_only_for_the_worker_holding_it_and_never_shortened(
+    db: asyncpg.Connection, world: World
+) -> None:
+    job = await _one_claimed(db, world, "old")
+    ids = [job["queue_id"]]
+    assert await db.fetch("select * from extend_webhook_leases('other', $1, 300)", ids) == []
+    [row] = await db.fetch("select * from extend_webhook_leases('old', $1, 300)", ids)
+    assert row["queue_id"] == job["queue_id"]
+    left = "select extract(epoch from lease_expires_at - now()) from webhook_queue where id = $1"
+    assert await db.fetchval(left, job["queue_id"]) > 290
+    await db.fetch("select * from extend_webhook_leases('old', $1, 5)", ids)
+    assert await db.fetchval(left, job["queue_id"]) > 290
+    await _expire(db, job["queue_id"])
+    assert await db.fetch("select * from extend_webhook_leases('old', $1, 300)", ids) == []
+
+
+async def test_a_deferred_delivery_is_pending_and_not_due_until_its_delay_has_passed(
+    db: asyncpg.Connection, world: World
+) -> None:
+    job = await _one_claimed(db, world, "old")
+    ids = [job["queue_id"]]
+    assert await db.fetchval("select defer_webhook_jobs('other', $1, 60000)", ids) == 0
+    assert await db.fetchval("select defer_webhook_jobs('old', $1, 60000)", ids) == 1
+    row = await _queue(db, job["queue_id"])
+    assert (row["status"], row["locked_by"], row["attempt_number"]) == ("pending", None, 1)
+    assert await claim(db, "new") == []
+    await db.execute("update webhook_queue set scheduled_at = now() where id = $1", job["queue_id"])
+    [again] = await claim(db, "new")
+    assert again["webhook_id"] == job["webhook_id"]
+
+
+async def test_bad_defer_and_extend_arguments_are_refused_naming_the_field(
+    db: asyncpg.Connection, world: World
+) -> None:
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="delay_ms must be between"):
+        await db.fetchval("select defer_webhook_jobs('w', '{}', -1)")
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="lease_seconds must be between"):
+        await db.fetch("select * from extend_webhook_leases('w', '{}', 0)")

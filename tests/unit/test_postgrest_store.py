@@ -59,6 +59,10 @@ CASES: list[tuple[str, Call, dict[str, Any], Any, Any]] = [
     ("claim_webhook_jobs", lambda s: s.claim("w-1", 10, 60),
      {"worker_id": "w-1", "max_jobs": 10, "lease_seconds": 60}, [CLAIM_ROW], None),
     ("release_webhook_jobs", lambda s: s.release([QID]), {"ids": [str(QID)]}, 1, 1),
+    ("defer_webhook_jobs", lambda s: s.defer("w-1", [QID], 1000),
+     {"worker_id": "w-1", "ids": [str(QID)], "delay_ms": 1000}, 1, 1),
+    ("extend_webhook_leases", lambda s: s.extend_leases("w-1", [QID], 310),
+     {"worker_id": "w-1", "ids": [str(QID)], "lease_seconds": 310}, [{"queue_id": str(QID)}], [QID]),
     ("requeue_stale_webhook_jobs", lambda s: s.requeue_stale(), {}, 3, 3),
     ("enqueue_webhook", lambda s: s.enqueue(LID, RID, 5),
      {"lead_id": str(LID), "routing_rule_id": str(RID), "priority": 5}, str(QID), QID),
@@ -129,6 +133,8 @@ async def test_record_sends_the_documented_result_elements(httpx_mock: HTTPXMock
 async def test_nothing_to_record_or_release_sends_nothing(httpx_mock: HTTPXMock, store: PostgrestStore) -> None:
     assert await store.record([]) == []
     assert await store.release([]) == 0
+    assert await store.defer("w-1", [], 1000) == 0
+    assert await store.extend_leases("w-1", [], 60) == []
     assert httpx_mock.get_requests() == []
 
 

@@ -14,6 +14,7 @@ import pytest
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
+from sidecar.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S
 from sidecar.worker import (
     LEASE_MARGIN_S,
     HostLoad,
@@ -44,9 +45,16 @@ class MemoryStore:
         self.claimed: dict[UUID, Job] = {}
         self.record_failures = record_failures
         self.calls: list[list[bool]] = []  # first_send of each result, per record call
+        self.deferred: list[tuple[list[UUID], int]] = []
+        self.later: list[tuple[float, Job]] = []  # deferred: due again at a monotonic time
+        self.extended: list[tuple[list[UUID], int]] = []
+        self.lost: set[UUID] = set()  # leases another worker has taken since
 
     async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
         self.leases.append(lease_seconds)
+        now = time.monotonic()
+        self.due += [job for at, job in self.later if at <= now]
+        self.later = [(at, job) for at, job in self.later if at > now]
         taken, self.due = self.due[:max_jobs], self.due[max_jobs:]
         self.claimed.update((job.queue_id, job) for job in taken)
         return taken
@@ -65,6 +73,15 @@ class MemoryStore:
         self.released.extend(ids)
         self.due.extend(self.claimed[i] for i in ids)  # as in the database: due again
         return len(ids)
+
+    async def defer(self, worker_id: str, ids: Sequence[UUID], delay_ms: int) -> int:
+        self.deferred.append((list(ids), delay_ms))
+        self.later += [(time.monotonic() + delay_ms / 1000, self.claimed[i]) for i in ids]
+        return len(ids)
+
+    async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
+        self.extended.append((list(ids), lease_seconds))
+        return [i for i in ids if i not in self.lost]
 
     async def wait_for_work(self, timeout_s: float) -> None:
         await asyncio.sleep(timeout_s)
@@ -130,7 +147,7 @@ async def test_stop_releases_claimed_jobs_that_had_not_started_and_finishes_the_
     store = MemoryStore([first, waiting, also_waiting])
     attempts = Attempts()
     gate = attempts.hold("https://slow.example/hook")
-    worker = Worker(store, attempts, options(per_host_concurrency=1))  # type: ignore[arg-type]
+    worker = Worker(store, attempts, options(per_host_concurrency=1, waiting_per_host=2))  # type: ignore[arg-type]
 
     running = asyncio.create_task(worker.run())
     await attempts.any_started.wait()
@@ -203,44 +220,135 @@ async def test_attempts_stop_at_the_concurrency_limit_and_claims_one_batch_ahead
     assert len(store.recorded) == 20
 
 
-async def test_a_timeout_longer_than_the_lease_is_released_and_the_next_claim_leases_longer() -> None:
-    long = make_job(timeout_ms=120_000)
-    store = MemoryStore([long])
-    attempts = Attempts()
+async def test_a_timeout_longer_than_the_lease_extends_that_deliverys_lease_alone_before_it_starts() -> None:
+    long = make_job("https://long.example/", timeout_ms=120_000)
+    short = make_job("https://short.example/")
+    store = MemoryStore([long, short])
 
+    await Worker(store, Attempts(), options(lease_seconds=60)).run(once=True)  # type: ignore[arg-type]
+
+    assert set(store.leases) == {60}  # every claim: WEBHOOK_LEASE_SECONDS, whatever the timeouts
+    assert store.extended == [([long.queue_id], 120 + 2 * int(LEASE_MARGIN_S))]
+    assert store.released == []
+    assert sorted(r.job.queue_id for r in store.recorded) == sorted([long.queue_id, short.queue_id])
+
+
+async def test_a_delivery_whose_lease_was_lost_before_it_started_is_not_attempted_nor_released() -> None:
+    long = make_job("https://long.example/", timeout_ms=120_000)
+    store = MemoryStore([long])
+    store.lost.add(long.queue_id)
+    attempts = Attempts()
 
     await Worker(store, attempts, options(lease_seconds=60)).run(once=True)  # type: ignore[arg-type]
 
-    assert store.released == [long.queue_id]
-    assert store.leases[0] == 60
-    assert max(store.leases) >= 120 + LEASE_MARGIN_S
-    assert attempts.started == [long.webhook_url]
-    assert [r.job.queue_id for r in store.recorded] == [long.queue_id]
+    assert (attempts.started, store.recorded, store.released) == ([], [], [])
 
 
-def test_the_retry_delay_is_counted_from_the_end_of_the_attempt() -> None:
-    assert remaining_delay_ms(1000, ended_at=10.0, now=10.25) == 750
-    assert remaining_delay_ms(1000, ended_at=10.0, now=12.0) == 0
-    assert remaining_delay_ms(None, ended_at=10.0, now=12.0) is None
+async def test_a_saturated_hosts_backlog_is_handed_back_so_other_hosts_are_still_claimed() -> None:
+    hanging = [make_job("https://hang.example/") for _ in range(40)]
+    other = make_job("https://other.example/")
+    store = MemoryStore([*hanging, other])
+    attempts = Attempts()
+    gate = attempts.hold("https://hang.example/")
+    opts = options(concurrency=4, per_host_concurrency=2, batch_size=5, waiting_per_host=2)
+    worker = Worker(store, attempts, opts)  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run())
+    async with asyncio.timeout(10):
+        while other.queue_id not in {r.job.queue_id for r in store.recorded}:
+            await asyncio.sleep(0.01)
+    held_then = worker.in_flight
+    worker.stop()
+    gate.set()
+    await running
+
+    assert attempts.started.count("https://hang.example/") == 2  # its slots, never more
+    assert held_then <= 2 + 2  # its slots plus its waiting line
+    handed_back = [i for ids, _ in store.deferred for i in ids]
+    assert len(handed_back) >= 40 - 4 and set(handed_back) <= {j.queue_id for j in hanging}
+    assert all(HOST_DEFER_MIN_MS <= delay <= HOST_DEFER_MAX_MS for _, delay in store.deferred)
+
+
+async def test_a_busy_but_fast_host_keeps_its_deliveries_waiting_in_the_worker() -> None:
+    store = MemoryStore([make_job("https://fast.example/") for _ in range(60)])
+    opts = options(concurrency=4, per_host_concurrency=2, batch_size=5, waiting_per_host=1)
+
+    await Worker(store, Attempts(), opts).run(once=True)  # type: ignore[arg-type]
+
+    assert store.deferred == []
+    assert len(store.recorded) == 60
+
+
+async def test_jobs_waiting_only_for_a_runner_are_never_handed_back() -> None:
+    store = MemoryStore([make_job(f"https://h{i}.example/") for i in range(30)])
+    attempts = Attempts()
+    gates = [attempts.hold(f"https://h{i}.example/") for i in range(30)]
+    opts = options(concurrency=2, per_host_concurrency=1, batch_size=10, waiting_per_host=0)
+    worker = Worker(store, attempts, opts)  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run(once=True))
+    while len(attempts.started) < 2:
+        await asyncio.sleep(0.01)
+    for gate in gates:
+        gate.set()
+    await running
+
+    assert store.deferred == []
+    assert len(store.recorded) == 30
+
+
+def test_a_host_is_slow_once_a_place_past_its_line_would_wait_longer_than_allowed() -> None:
+    load = HostLoad(per_host=2, waiting_per_host=2)
+    load.take("a", now=100.0)
+    assert not load.slow("a", now=100.0)
+    # place 2 (just past the line) waits for (2 // 2 + 1) attempts; this one is 0.2 s old so far
+    assert load.wait_s("a", 2, now=100.2) == pytest.approx(0.4)
+    assert load.slow("a", now=100.0 + HOST_WAIT_OK_S / 2 + 0.01)
+    load.take("a", now=100.0)
+    load.queued("a")
+    load.queued("a")
+    assert not load.may_wait("a", now=101.0)
+    load.give_back("a", 100.0, now=100.001)
+    load.give_back("a", 100.0, now=100.001)
+    assert load.may_wait("a", now=101.0) and load.busy == {}
+
+
+def test_the_hand_back_delay_is_the_expected_wait_of_the_last_one_within_bounds() -> None:
+    load = HostLoad(per_host=2, waiting_per_host=2)
+    load.take("a", now=0.0)
+    load.give_back("a", 0.0, now=1.0)  # attempts take a second
+    load.take("a", now=10.0)
+    assert load.defer_ms("a", 4, now=10.5) == (4 // 2 + 1) * 1000
+    assert load.defer_ms("a", 4, now=10.5) == (8 // 2 + 1) * 1000  # behind those handed back before
+    assert load.defer_ms("a", 100, now=10.5) == HOST_DEFER_MAX_MS
+    assert load.defer_ms("fast", 1, now=10.5) == HOST_DEFER_MIN_MS
+    for _ in range(4):
+        load.queued("a")
+    assert [load.unqueued("a") for _ in range(4)] == [False, False, True, False]  # drained to half
+    assert load.handed_back == {"fast": 1}
 
 
 @pytest.mark.parametrize(("url", "key"), [
-    ("https://API.Example.com:8443/x?y=1", "api.example.com"),
-    ("http://user:pw@10.0.0.1/h", "10.0.0.1"),
+    ("https://API.Example.com:8443/x?y=1", "api.example.com:8443"),
+    ("http://user:pw@10.0.0.1/h", "10.0.0.1:80"),
+    ("https://Bücher.Example/", "xn--bcher-kva.example:443"),
+    ("http://[::1]:8080/", "[::1]:8080"),
+    ("http://localhost:9000/", "localhost:9000"),
+    ("http://127.0.0.1:9000/", "127.0.0.1:9000"),
     ("not a url", "not a url"),
 ])
-def test_the_per_host_limit_keys_on_the_host_name(url: str, key: str) -> None:
+def test_the_per_host_limit_keys_on_the_idna_host_and_port(url: str, key: str) -> None:
     assert host_key(url) == key
 
 
 def test_host_load_counts_attempts_per_host_and_forgets_idle_hosts() -> None:
     load = HostLoad(per_host=2)
-    load.take("a")
-    load.take("a")
+    load.take("a", now=1.0)
+    load.take("a", now=2.0)
     assert (load.has_room("a"), load.has_room("b")) == (False, True)
-    load.give_back("a")
-    assert load.has_room("a")
-    load.give_back("a")
+    load.give_back("a", 1.0, now=3.0)
+    assert load.has_room("a") and load.attempt_s("a", now=3.0) == 2.0
+    load.give_back("a", 2.0, now=3.0)
     assert load.busy == {}
 
 
