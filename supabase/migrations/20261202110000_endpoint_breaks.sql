@@ -536,15 +536,15 @@ begin
     end if;
     exit when cardinality(v_picked) = 0;
     v_now_granted := public.webhook_take_tokens(v_picked);
+    -- Taken at once, so the next pass does not see them as due again.
+    update public.webhook_queue q
+    set status = 'processing', locked_by = v_worker, lease_expires_at = now() + v_lease, started_at = now(),
+        rate_reserved = false
+    where q.id = any (v_now_granted);
     v_granted := v_granted || v_now_granted;
     -- Nothing put off: the due rows are all taken, or the claim is full.
     exit when v_ids is not null or cardinality(v_now_granted) = cardinality(v_picked);
   end loop;
-
-  update public.webhook_queue q
-  set status = 'processing', locked_by = v_worker, lease_expires_at = now() + v_lease, started_at = now(),
-      rate_reserved = false
-  where q.id = any (v_granted);
 
   -- Deliveries enqueued by hand-written inserts may lack a config row; give them
   -- one (and a signing secret) rather than hand out a null secret.
