@@ -69,7 +69,8 @@ async def _tenant(db: asyncpg.Connection, rules: int) -> tuple[uuid.UUID, list[u
     return funnel, rule_ids
 
 
-async def _nested_plans(db: asyncpg.Connection, sql: str, *args: object) -> list[dict[str, Any]]:
+async def _nested_plans(db: asyncpg.Connection, sql: str, *args: object,
+                        settings: tuple[str, ...] = AUTO_EXPLAIN) -> list[dict[str, Any]]:
     """Run `sql` in a rolled-back transaction; the JSON plan of every statement it ran."""
     notices: list[str] = []
 
@@ -79,7 +80,7 @@ async def _nested_plans(db: asyncpg.Connection, sql: str, *args: object) -> list
     tx = db.transaction()
     await tx.start()
     try:
-        for setting in AUTO_EXPLAIN:
+        for setting in settings:
             await db.execute(setting)
         db.add_log_listener(collect)
         await db.fetch(sql, *args)
@@ -117,6 +118,34 @@ async def test_claim_reads_due_deliveries_through_the_partial_claim_index(db: as
 
     assert CLAIM_INDEX in _index_scans(nodes), f"claim did not use {CLAIM_INDEX}: {_index_scans(nodes)}"
     assert not _seq_scans(nodes, "webhook_queue"), "claim scanned the whole webhook_queue"
+
+
+async def test_claim_with_most_rules_held_reads_no_held_row(db: asyncpg.Connection) -> None:
+    funnel, rule_ids = await _tenant(db, rules=4)
+    # Held rows are enqueued first (oldest), so an index that kept them would walk them all.
+    for rule in rule_ids[1:]:
+        await db.execute("update public.routing_rules set is_active = (id = $1) where funnel_id = $2", rule, funnel)
+        await db.execute(LEAD_ROWS, funnel, QUEUE_ROWS // 4)
+    await db.execute("update public.routing_rules set is_active = (id = $1) where funnel_id = $2", rule_ids[0], funnel)
+    await db.execute("select update_webhook_config(id, '{\"paused\": true}') from public.routing_rules"
+                     " where id <> $1", rule_ids[0])
+    await db.execute("update public.routing_rules set is_active = true where funnel_id = $1", funnel)
+    await db.execute(LEAD_ROWS, funnel, 100)  # one delivery per rule and lead; only rule 0's are due
+    await db.execute("analyze public.webhook_queue")
+    held = await db.fetchval("select count(*) from public.webhook_queue where held")
+    assert held >= QUEUE_ROWS // 2
+
+    analyzed = AUTO_EXPLAIN + ("set auto_explain.log_analyze = on", "set auto_explain.log_timing = off")
+    plans = await _nested_plans(db, "select * from public.claim_webhook_jobs('plans', 50, 60)", settings=analyzed)
+    nodes = _all_nodes(plans)
+
+    claim_scans = [n for n in nodes if n.get("Index Name") == CLAIM_INDEX]
+    assert claim_scans, f"claim did not use {CLAIM_INDEX}: {_index_scans(nodes)}"
+    assert not _seq_scans(nodes, "webhook_queue"), "claim scanned the whole webhook_queue"
+    # Every row the claim index gave was taken: no held row was read and filtered out.
+    assert all(n.get("Rows Removed by Filter", 0) == 0 and n["Actual Rows"] <= 50 for n in claim_scans)
+    predicate = await db.fetchval("select pg_get_indexdef($1::regclass)", f"public.{CLAIM_INDEX}")
+    assert "NOT held" in predicate
 
 
 async def test_stats_read_one_rule_window_through_the_rollup_and_logs_indexes(db: asyncpg.Connection) -> None:
