@@ -26,6 +26,9 @@ alter table public.webhook_configs
   add constraint webhook_configs_max_requests_per_second_check
     check (max_requests_per_second is null or max_requests_per_second between 0.1 and 10000);
 
+create index webhook_configs_rate_limited_idx on public.webhook_configs (routing_rule_id)
+  where max_requests_per_second is not null;
+
 comment on column public.webhook_configs.paused_at is
   'Set while the rule is paused: its deliveries are held (pending, not attempted). Null: not paused.';
 comment on column public.webhook_configs.paused_reason is
@@ -508,9 +511,31 @@ begin
   )
   select coalesce(array_agg(claimed.id), '{}') into v_expired from claimed;
 
-  -- Each pass takes due rows, keeps those its rules' rates allow and puts the rest
-  -- off; a throttled rule's backlog thus leaves the due range instead of filling
-  -- every claim. Passes are bounded so one claim stays short.
+  -- Most setups limit no rule: then one statement takes the due rows, as it always did.
+  if v_ids is null
+     and not exists (select 1 from public.webhook_configs c where c.max_requests_per_second is not null) then
+    with picked as (
+      select q.id
+      from public.webhook_queue q
+      where q.status = 'pending' and not q.held and q.scheduled_at <= now()
+      order by q.priority desc, q.scheduled_at
+      limit v_max - cardinality(v_expired)
+      for update skip locked
+    ),
+    claimed as (
+      update public.webhook_queue q
+      set status = 'processing', locked_by = v_worker, lease_expires_at = now() + v_lease, started_at = now()
+      from picked
+      where q.id = picked.id
+      returning q.id
+    )
+    select coalesce(array_agg(claimed.id), '{}') into v_granted from claimed;
+    v_passes := 20;
+  end if;
+
+  -- Otherwise each pass takes due rows, keeps those its rules' rates allow and
+  -- puts the rest off; a throttled rule's backlog thus leaves the due range
+  -- instead of filling every claim. Passes are bounded so one claim stays short.
   while cardinality(v_expired) + cardinality(v_granted) < v_max and v_passes < 20 loop
     v_passes := v_passes + 1;
     if v_ids is null then
