@@ -52,8 +52,9 @@ create index webhook_queue_claim_idx on public.webhook_queue (priority desc, sch
   where status = 'pending' and not held;
 create index webhook_queue_held_idx on public.webhook_queue (routing_rule_id)
   where status = 'pending' and held;
-create index webhook_queue_rule_created_idx on public.webhook_queue (routing_rule_id, created_at);
-create index webhook_queue_webhook_id_idx on public.webhook_queue (webhook_id);
+-- No other new index: claims and records update every index of a row they move
+-- (the status changes), so each would cost every delivery; recover, a manual
+-- call, reads one rule's rows through webhook_queue_routing_rule_id_idx.
 
 -- ===========================================================================
 -- Config validation of the new keys (webhook_configs_validate checks the others)
@@ -723,17 +724,23 @@ begin
   insert into public.webhook_configs (routing_rule_id) values (v_rule)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
-  with candidates as (
-    select distinct on (q.webhook_id) q.webhook_id, q.lead_id, q.payload, q.webhook_log_id
+  -- A webhook-id keeps its rule through replays and recovers, so one pass over the
+  -- rule's rows finds both the failed deliveries and the ids already settled.
+  with rule_rows as materialized (
+    select q.webhook_id, q.lead_id, q.payload, q.webhook_log_id, q.status, q.created_at
     from public.webhook_queue q
     where q.routing_rule_id = v_rule
-      and q.created_at >= recover_webhook_deliveries.since
-      and q.created_at < recover_webhook_deliveries.until
-      and q.status = 'failed'
-      and q.lead_id is not null
-      and not exists (select 1 from public.webhook_queue o
-                      where o.webhook_id = q.webhook_id and o.status in ('completed', 'pending', 'processing'))
-    order by q.webhook_id, q.created_at desc
+  ),
+  candidates as (
+    select distinct on (r.webhook_id) r.webhook_id, r.lead_id, r.payload, r.webhook_log_id
+    from rule_rows r
+    where r.created_at >= recover_webhook_deliveries.since
+      and r.created_at < recover_webhook_deliveries.until
+      and r.status = 'failed'
+      and r.lead_id is not null
+      and r.webhook_id not in (select s.webhook_id from rule_rows s
+                               where s.status in ('completed', 'pending', 'processing'))
+    order by r.webhook_id, r.created_at desc
   ),
   inserted as (
     insert into public.webhook_queue
