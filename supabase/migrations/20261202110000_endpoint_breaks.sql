@@ -190,19 +190,24 @@ security definer
 set search_path = ''
 as $$
 declare
-  released integer;
+  -- Arrays, not subqueries: the planner then reads the rules' rows by index.
+  v_held uuid[] := array(select public.webhook_held_rules(rule_ids));
+  v_free uuid[] := array(select r from unnest(rule_ids) as r where r <> all (v_held));
+  released integer := 0;
 begin
-  update public.webhook_queue q
-  set held = true
-  where q.routing_rule_id in (select public.webhook_held_rules(rule_ids))
-    and q.status = 'pending' and not q.held and q.lead_id is not null;
+  if cardinality(v_held) > 0 then
+    update public.webhook_queue q
+    set held = true
+    where q.routing_rule_id = any (v_held)
+      and q.status = 'pending' and not q.held and q.lead_id is not null;
+  end if;
 
-  update public.webhook_queue q
-  set held = false
-  where q.routing_rule_id = any (rule_ids)
-    and q.routing_rule_id not in (select public.webhook_held_rules(rule_ids))
-    and q.status = 'pending' and q.held;
-  get diagnostics released = row_count;
+  if cardinality(v_free) > 0 then
+    update public.webhook_queue q
+    set held = false
+    where q.routing_rule_id = any (v_free) and q.status = 'pending' and q.held;
+    get diagnostics released = row_count;
+  end if;
   if released > 0 then
     perform pg_notify('webhook_jobs', '');
   end if;
@@ -294,15 +299,16 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_held uuid[] := array(select public.webhook_held_rules(array(select distinct n.routing_rule_id from new_rows n)));
 begin
-  update public.webhook_queue q
-  set held = true
-  where q.id in (
-    select n.id
-    from new_rows n
-    where n.status = 'pending' and not n.held and n.lead_id is not null
-      and n.routing_rule_id in (select public.webhook_held_rules(array(select distinct n2.routing_rule_id
-                                                                       from new_rows n2))));
+  if cardinality(v_held) > 0 then
+    update public.webhook_queue q
+    set held = true
+    where q.id = any (array(select n.id from new_rows n
+                            where n.routing_rule_id = any (v_held)
+                              and n.status = 'pending' and not n.held and n.lead_id is not null));
+  end if;
   return null;
 end;
 $$;
@@ -330,6 +336,8 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_held uuid[];
 begin
   -- Claims (rows to processing) and trigger-made hold flips end nothing.
   if pg_trigger_depth() > 1 or not exists (select 1 from new_rows n where n.status <> 'processing') then
@@ -383,16 +391,17 @@ begin
     and c.auto_pause_after_failures is not null
     and c.consecutive_failures >= c.auto_pause_after_failures;
 
-  update public.webhook_queue q
-  set held = true
-  where q.id in (
-    select n.id
-    from new_rows n
-    join old_rows o on o.id = n.id
-    where n.status = 'pending' and o.status = 'processing' and not n.held and n.lead_id is not null
-      and n.routing_rule_id in (select public.webhook_held_rules(array(select distinct n2.routing_rule_id
-                                                                       from new_rows n2
-                                                                       where n2.status = 'pending'))));
+  v_held := array(select public.webhook_held_rules(
+    array(select distinct n.routing_rule_id from new_rows n where n.status = 'pending')));
+  if cardinality(v_held) > 0 then
+    update public.webhook_queue q
+    set held = true
+    where q.id = any (array(select n.id
+                            from new_rows n
+                            join old_rows o on o.id = n.id
+                            where n.status = 'pending' and o.status = 'processing' and not n.held
+                              and n.lead_id is not null and n.routing_rule_id = any (v_held)));
+  end if;
   return null;
 end;
 $$;

@@ -16,6 +16,8 @@ from typing import Any
 
 import asyncpg
 
+from tests.db.conftest import result
+
 CLAIM_INDEX = "webhook_queue_claim_idx"
 STATS_INDEX = "webhook_logs_routing_rule_id_created_at_idx"
 ROLLUP_INDEX = "webhook_stats_hourly_pkey"
@@ -163,3 +165,21 @@ async def test_stats_read_one_rule_window_through_the_rollup_and_logs_indexes(db
     assert not _seq_scans(nodes, "webhook_stats_hourly"), "stats scanned the whole webhook_stats_hourly"
     assert STATS_INDEX in _index_scans(nodes), f"stats did not use {STATS_INDEX}: {_index_scans(nodes)}"
     assert not _seq_scans(nodes, "webhook_logs"), "stats scanned the whole webhook_logs"
+
+
+async def test_the_hold_triggers_never_scan_the_whole_queue(db: asyncpg.Connection) -> None:
+    funnel, rule_ids = await _tenant(db, rules=2)
+    await db.execute(LEAD_ROWS, funnel, QUEUE_ROWS // 2)
+    await db.execute("select update_webhook_config($1, '{\"paused\": true}')", rule_ids[1])
+    await db.execute("analyze public.webhook_queue")
+
+    inserted = await _nested_plans(db, LEAD_ROWS, funnel, 50)  # enqueue: new rows of a held rule get held
+    claimed = await _nested_plans(db, "select * from public.claim_webhook_jobs('plans', 50, 60)")
+    released = await _nested_plans(db, "select update_webhook_config($1, '{\"paused\": false}')", rule_ids[1])
+    jobs = await db.fetch("select * from public.claim_webhook_jobs('plans', 50, 60)")
+    failures = [result(job, "plans", success=False) for job in jobs]  # final: events and streaks
+    recorded = await _nested_plans(db, "select * from public.record_webhook_attempts($1::jsonb)", json.dumps(failures))
+
+    for plans in (inserted, claimed, released, recorded):
+        scanned = [p["Query Text"][:120] for p in plans if _seq_scans(list(_nodes(p["Plan"])), "webhook_queue")]
+        assert not scanned, f"a hold trigger scanned the whole webhook_queue: {scanned}"
