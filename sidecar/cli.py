@@ -123,6 +123,11 @@ def _add_config_parser(commands: argparse._SubParsersAction[Any]) -> None:
     config.add_argument("--retry", dest="retry_enabled", action=argparse.BooleanOptionalAction, default=None)
     config.add_argument("--header", action="append", default=[], metavar="'Name: value'")
     config.add_argument("--remove-header", action="append", default=[], metavar="NAME")
+    config.add_argument("--auto-pause-after-failures", type=int, metavar="N",
+                        help="pause the rule after N failed deliveries in a row (0: off)")
+    config.add_argument("--max-requests-per-second", type=float, metavar="X", help="rate limit (0: none)")
+    config.add_argument("--secret-overlap-hours", type=int, metavar="N",
+                        help="hours the old secret still signs after a rotation (0-168)")
     config.add_argument("--rotate-secret", action="store_true", help="replace the signing secret (printed once)")
     config.add_argument("--show-secret", action="store_true", help="print the signing secret unmasked")
 
@@ -497,6 +502,13 @@ def config_patch(args: argparse.Namespace, headers: dict[str, str]) -> dict[str,
               "retry_delay_ms": args.retry_delay_ms, "retry_backoff_multiplier": args.multiplier,
               "retry_enabled": args.retry_enabled}
     patch.update({key: value for key, value in simple.items() if value is not None})
+    # 0 turns these off (null in the database); any other value is checked there.
+    for key in ("auto_pause_after_failures", "max_requests_per_second"):
+        value = getattr(args, key)
+        if value is not None:
+            patch[key] = None if value == 0 else value
+    if args.secret_overlap_hours is not None:
+        patch["secret_overlap_hours"] = args.secret_overlap_hours
     if args.header or args.remove_header:
         patch["custom_headers"] = edited_headers(headers, args.header, args.remove_header)
     if args.rotate_secret:

@@ -263,3 +263,23 @@ async def test_a_rate_limited_rule_keeps_its_rate_across_sidecars_and_does_not_s
     assert max(_windows(after_burst)) <= RATE + 1
     # The unthrottled rule is done before the throttled one is a third of the way.
     assert fast_times[-1] < slow_times[RATE_DELIVERIES // 3]
+
+
+async def test_config_sets_the_new_keys_and_a_bad_value_is_refused_naming_the_field(
+    db: asyncpg.Connection, env: dict[str, str], receiver: Receiver
+) -> None:
+    rule = await make_rule(db, receiver.url("/hook"))
+    ok = await sidecar(env, "config", str(rule.id), "--auto-pause-after-failures", "5",
+                       "--max-requests-per-second", "2.5", "--secret-overlap-hours", "48")
+    set_row = await db.fetchrow("select * from webhook_configs where routing_rule_id = $1", rule.id)
+    bad = await sidecar(env, "config", str(rule.id), "--secret-overlap-hours", "200")
+    off = await sidecar(env, "config", str(rule.id), "--auto-pause-after-failures", "0",
+                        "--max-requests-per-second", "0")
+
+    assert ok[0] == 0, ok[2]
+    assert (set_row["auto_pause_after_failures"], float(set_row["max_requests_per_second"])) == (5, 2.5)
+    assert bad[0] == 1 and "secret_overlap_hours" in bad[2] and "Traceback" not in bad[2]
+    assert off[0] == 0, off[2]
+    row = await db.fetchrow("select * from webhook_configs where routing_rule_id = $1", rule.id)
+    assert (row["auto_pause_after_failures"], row["max_requests_per_second"], row["secret_overlap_hours"]) == (
+        None, None, 48)
