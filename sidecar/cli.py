@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import re
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 from uuid import UUID
 
@@ -44,6 +45,14 @@ QUEUE_COLUMNS = (
     ("status", "status"), ("deliveries", "deliveries"), ("due_now", "due now"),
     ("oldest_scheduled_at", "oldest scheduled"), ("next_scheduled_at", "next retry due"),
 )
+HELD_COLUMNS = (
+    ("routing_rule_id", "rule"), ("client_name", "client"), ("held", "held"), ("reason", "why"),
+    ("paused_reason", "pause reason"),
+)
+PAUSE_KEYS = ("routing_rule_id", "paused_at", "paused_reason", "auto_pause_after_failures", "consecutive_failures")
+SECRET_FIELDS = ("signing_secret", "previous_signing_secret")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 STATS_KEYS = ("total_calls", "success_calls", "failed_calls", "avg_duration_ms", "success_rate")
 CONFIG_KEYS = (
     "routing_rule_id", "client_name", "webhook_url", "is_active", "timeout_ms", "retry_enabled",
@@ -79,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--rule", type=UUID, metavar="ID")
     logs.add_argument("--status", choices=("success", "failed", "retrying", "pending"))
     logs.add_argument("--limit", type=int, default=20)
-    commands.add_parser("queue", help="deliveries per queue status")
+    commands.add_parser("queue", help="deliveries per queue status, and held deliveries per rule")
+    _add_endpoint_parsers(commands)
     _add_config_parser(commands)
     database = commands.add_parser("db", help="database tasks")
     db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
@@ -89,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in commands.choices.values():
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _add_endpoint_parsers(commands: argparse._SubParsersAction[Any]) -> None:
+    """The commands for a client endpoint that is down: pause, recover or cancel, test, resume."""
+    for name, text in (("pause", "hold a rule's deliveries (nothing is sent or failed) until resumed"),
+                       ("resume", "send a paused rule's held deliveries again"),
+                       ("cancel", "end every pending delivery of a rule as failed (cancelled), unsent"),
+                       ("test", "send a test delivery to a rule (even while paused) and print its attempt")):
+        commands.add_parser(name, help=text).add_argument("rule_id", type=UUID, metavar="RULE_ID")
+    recover = commands.add_parser("recover", help="send again the failed deliveries of a rule in a time range")
+    recover.add_argument("rule_id", type=UUID, metavar="RULE_ID")
+    recover.add_argument("--since", required=True, metavar="WHEN", help="timestamp, or a duration back from now: 2h, 3d, 30m")
+    recover.add_argument("--until", metavar="WHEN", help="timestamp or duration back from now (default: now)")
 
 
 def _add_config_parser(commands: argparse._SubParsersAction[Any]) -> None:
@@ -101,6 +124,11 @@ def _add_config_parser(commands: argparse._SubParsersAction[Any]) -> None:
     config.add_argument("--retry", dest="retry_enabled", action=argparse.BooleanOptionalAction, default=None)
     config.add_argument("--header", action="append", default=[], metavar="'Name: value'")
     config.add_argument("--remove-header", action="append", default=[], metavar="NAME")
+    config.add_argument("--auto-pause-after-failures", type=int, metavar="N",
+                        help="pause the rule after N failed deliveries in a row (0: off)")
+    config.add_argument("--max-requests-per-second", type=float, metavar="X", help="rate limit (0: none)")
+    config.add_argument("--secret-overlap-hours", type=int, metavar="N",
+                        help="hours the old secret still signs after a rotation (0-168)")
     config.add_argument("--rotate-secret", action="store_true", help="replace the signing secret (printed once)")
     config.add_argument("--show-secret", action="store_true", help="print the signing secret unmasked")
 
@@ -144,7 +172,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_serve(settings)
     handlers: dict[str, Callable[[argparse.Namespace, Settings, Store], Awaitable[int]]] = {
         "run": cmd_run, "replay": cmd_replay, "stats": cmd_stats, "logs": cmd_logs,
-        "queue": cmd_queue, "config": cmd_config,
+        "queue": cmd_queue, "config": cmd_config, "pause": cmd_pause, "resume": cmd_resume,
+        "recover": cmd_recover, "cancel": cmd_cancel, "test": cmd_test,
     }
     # A worker outlives database restarts, so it waits for the database; one-off commands do not.
     async with open_store(settings, wait=args.command == "run") as store:
@@ -283,13 +312,15 @@ async def _metrics_server(settings: Settings, store: Store) -> tuple[Metrics | N
 
 async def queue_snapshot(store: Store) -> QueueSnapshot:
     rows = await store.queue_summary()
+    held = await store.held_summary()
     counts = {str(r["status"]): int(r["deliveries"]) for r in rows}
     pending = next((r for r in rows if r["status"] == "pending"), None)
     oldest_due = None
     if pending and pending["due_now"] and pending["oldest_scheduled_at"]:
         scheduled = datetime.fromisoformat(str(pending["oldest_scheduled_at"]))
         oldest_due = max(0.0, (datetime.now(timezone.utc) - scheduled).total_seconds())
-    return QueueSnapshot(counts, oldest_due)
+    return QueueSnapshot(counts, oldest_due, held=sum(int(r["held"]) for r in held),
+                         paused_rules=sum(1 for r in held if r["paused_at"] is not None))
 
 
 # -- replay -------------------------------------------------------------------------
@@ -298,6 +329,18 @@ async def queue_snapshot(store: Store) -> QueueSnapshot:
 async def cmd_replay(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     queue_id = await with_retries(lambda: store.replay(args.log_id))
     _note(f"replay of {args.log_id} queued as delivery {queue_id}")
+    delivery = await with_retries(lambda: store.delivery(queue_id))
+    if delivery is not None and delivery.get("held"):
+        _note(f"routing rule {delivery['routing_rule_id']} is paused or inactive: the replay is held "
+              f"and goes out when it is resumed (`{PROG} resume {delivery['routing_rule_id']}`)")
+        print(render.as_json({"delivery_id": str(queue_id), "held": True}) if args.json
+              else f"held: delivery {queue_id}")
+        return 0
+    return await _deliver_and_print(args, settings, store, queue_id)
+
+
+async def _deliver_and_print(args: argparse.Namespace, settings: Settings, store: Store, queue_id: UUID) -> int:
+    configure_logging(settings.log_format, settings.log_level.upper())
     async with _deliverer(settings) as deliverer:
         row = await first_attempt(store, queue_id, deliverer, settings)
     _print_log_rows(args, [row], single=True)
@@ -305,7 +348,10 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings, store: Store)
 
 
 async def first_attempt(store: Store, queue_id: UUID, deliverer: Deliverer, settings: Settings) -> Row:
-    """The delivery's first log row: delivered here unless a running worker claims it first."""
+    """The delivery's first log row: delivered here unless a running worker claims it first.
+
+    Only this delivery is claimed, and its attempt is reported like `run`'s (log line).
+    """
     options = WorkerOptions.from_settings(settings)
     deadline = time.monotonic() + REPLAY_WAIT_S
     while time.monotonic() < deadline:
@@ -313,9 +359,10 @@ async def first_attempt(store: Store, queue_id: UUID, deliverer: Deliverer, sett
         if rows:
             return rows[0]
         if await _is_due(store, queue_id):
-            await Worker(store, deliverer, options).run_batch()
+            events = FanOut(AttemptLog(summary_interval_s=0.0))
+            await Worker(store, deliverer, options, events).run_batch([queue_id])
         else:
-            await asyncio.sleep(0.2)  # another worker holds it: its result is on the way
+            await asyncio.sleep(0.2)  # another worker holds it, or its rule's rate puts it off
     raise StoreError(f"no attempt of delivery {queue_id} was recorded within {REPLAY_WAIT_S:g} s; "
                      f"see `{PROG} queue`")
 
@@ -324,7 +371,67 @@ async def _is_due(store: Store, queue_id: UUID) -> bool:
     delivery = await with_retries(lambda: store.delivery(queue_id))
     if delivery is None:
         raise StoreError(f"delivery {queue_id} disappeared from the queue")
-    return delivery["status"] == "pending"
+    if delivery.get("held"):
+        raise StoreError(f"delivery {queue_id} is held: its routing rule is paused or inactive, or its funnel "
+                         f"is not active; it goes out when the hold ends")
+    scheduled = delivery.get("scheduled_at")
+    due = scheduled is None or datetime.fromisoformat(str(scheduled)) <= datetime.now(timezone.utc)
+    return delivery["status"] == "pending" and due
+
+
+# -- when a client's endpoint is down -------------------------------------------------------
+
+
+async def cmd_pause(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    return await _set_paused(args, store, True)
+
+
+async def cmd_resume(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    return await _set_paused(args, store, False)
+
+
+async def _set_paused(args: argparse.Namespace, store: Store, paused: bool) -> int:
+    row = await with_retries(lambda: store.update_config(args.rule_id, {"paused": paused}))
+    shown = {k: v for k, v in row.items() if k not in SECRET_FIELDS}
+    print(render.as_json(shown) if args.json else render.fields(shown, PAUSE_KEYS))
+    return 0
+
+
+async def cmd_recover(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    now = datetime.now(timezone.utc)
+    since = parse_when(args.since, now, "--since")
+    until = parse_when(args.until, now, "--until") if args.until else now
+    if until < since:
+        raise UsageError("--until must not be before --since")
+    count = await with_retries(lambda: store.recover(args.rule_id, since, until))
+    print(render.as_json({"requeued": count}) if args.json
+          else f"requeued {count} failed deliveries created between {since.isoformat()} and {until.isoformat()}")
+    return 0
+
+
+def parse_when(text: str, now: datetime, flag: str) -> datetime:
+    """A timestamp (ISO 8601; without an offset, UTC) or a duration back from `now` like 2h, 3d, 30m."""
+    match = DURATION.match(text.strip())
+    if match:
+        return now - timedelta(**{DURATION_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: use a timestamp like 2026-12-01T18:00:00Z "
+                         "or a duration back from now like 30m, 2h, 3d") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+async def cmd_cancel(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    count = await with_retries(lambda: store.cancel(args.rule_id))
+    print(render.as_json({"cancelled": count}) if args.json else f"cancelled {count} pending deliveries")
+    return 0
+
+
+async def cmd_test(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    queue_id = await with_retries(lambda: store.send_test(args.rule_id))
+    _note(f"test delivery {queue_id} queued")
+    return await _deliver_and_print(args, settings, store, queue_id)
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -365,9 +472,15 @@ def _log_view(row: Row) -> Row:
 
 async def cmd_queue(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     rows = await with_retries(store.queue_summary)
-    print(render.as_json(rows) if args.json else render.table(
+    held = await with_retries(store.held_summary)
+    if args.json:
+        print(render.as_json({"statuses": rows, "held_by_rule": held}))
+        return 0
+    print(render.table(
         [{**r, "oldest_scheduled_at": str(r["oldest_scheduled_at"] or "")[:19],
           "next_scheduled_at": str(r["next_scheduled_at"] or "")[:19]} for r in rows], QUEUE_COLUMNS))
+    if held:
+        print(f"\nheld deliveries (pending, not sent until the hold ends):\n{render.table(held, HELD_COLUMNS)}")
     return 0
 
 
@@ -392,6 +505,13 @@ def config_patch(args: argparse.Namespace, headers: dict[str, str]) -> dict[str,
               "retry_delay_ms": args.retry_delay_ms, "retry_backoff_multiplier": args.multiplier,
               "retry_enabled": args.retry_enabled}
     patch.update({key: value for key, value in simple.items() if value is not None})
+    # 0 turns these off (null in the database); any other value is checked there.
+    for key in ("auto_pause_after_failures", "max_requests_per_second"):
+        value = getattr(args, key)
+        if value is not None:
+            patch[key] = None if value == 0 else value
+    if args.secret_overlap_hours is not None:
+        patch["secret_overlap_hours"] = args.secret_overlap_hours
     if args.header or args.remove_header:
         patch["custom_headers"] = edited_headers(headers, args.header, args.remove_header)
     if args.rotate_secret:

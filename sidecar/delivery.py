@@ -111,7 +111,8 @@ def build_headers(job: Job, body: bytes, timestamp: int, user_agent: str = USER_
     msg_id = str(job.webhook_id)
     headers["webhook-id"] = msg_id
     headers["webhook-timestamp"] = str(timestamp)
-    headers["webhook-signature"] = sign(job.signing_secret, msg_id, timestamp, body)
+    headers["webhook-signature"] = sign(
+        job.signing_secret, msg_id, timestamp, body, job.previous_signing_secret)
     return headers
 
 

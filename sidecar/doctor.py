@@ -170,6 +170,7 @@ async def database_checks(
             await _guarded("migrations", migrations_check(conn, migrations_dir)),
             await _guarded("cron", cron_check(conn)),
             await _guarded("clock", clock_check(conn, wall_clock, max_skew_s)),
+            await _guarded("paused", paused_check(conn)),
         ]
     finally:
         await conn.close()
@@ -287,6 +288,30 @@ async def clock_check(conn: asyncpg.Connection, wall_clock: Callable[[], float],
 
 
 # -- local ---------------------------------------------------------------------------
+
+
+PAUSED_SQL = """
+select r.id, r.client_name, c.paused_reason,
+       (select count(*) from public.webhook_queue q
+        where q.routing_rule_id = r.id and q.status = 'pending' and q.held) as held
+from public.webhook_configs c
+join public.routing_rules r on r.id = c.routing_rule_id
+where c.paused_at is not null
+order by c.paused_at
+"""
+
+
+async def paused_check(conn: asyncpg.Connection) -> Check:
+    """A paused rule holds its deliveries until someone resumes it: worth a warning, not a failure."""
+    if await conn.fetchval("select to_regclass('public.webhook_events') is null"):
+        return Check("paused", "skip", "pause is not in this database yet (migrations pending)")
+    rows = await conn.fetch(PAUSED_SQL)
+    if not rows:
+        return Check("paused", "pass", "no routing rule is paused")
+    shown = "; ".join(f"{r['id']} ({r['client_name']}): {r['paused_reason']}, {r['held']} held" for r in rows[:5])
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return Check("paused", "warn", f"{len(rows)} paused rule(s): {shown}{more}",
+                 "fix the endpoint, `webhook-sidecar test RULE_ID`, then `webhook-sidecar resume RULE_ID`")
 
 
 def egress_check(settings: Settings) -> Check:

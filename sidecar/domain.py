@@ -40,6 +40,7 @@ class Job:
     signing_secret: str
     claimed_at: float | None = None  # unix time of the claim by the database's clock
     received_at: float = 0.0  # time.monotonic() when the claim's answer arrived
+    previous_signing_secret: str | None = None  # the replaced secret while its overlap lasts
 
     def now(self) -> float:
         """Unix time now by the database's clock (this host's when the claim did not say)."""

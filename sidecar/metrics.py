@@ -41,6 +41,8 @@ class QueueSnapshot:
 
     counts: Mapping[str, int]
     oldest_due_age_s: float | None
+    held: int = 0  # pending deliveries held by a paused or inactive rule or a funnel not active
+    paused_rules: int = 0
 
 
 QueueSnapshotFn = Callable[[], Awaitable[QueueSnapshot]]
@@ -121,6 +123,12 @@ class Metrics:
             "webhook_queue_oldest_due_age_seconds",
             "How long the oldest due pending delivery has waited (0 when none is due)", registry=r,
         )
+        # Totals, not per rule: a label per rule would grow without bound with the tenants.
+        self.held_deliveries = Gauge(
+            "webhook_held_deliveries",
+            "Pending deliveries held (rule paused or inactive, funnel not active)", registry=r,
+        )
+        self.paused_rules = Gauge("webhook_paused_rules", "Routing rules paused now (manually or auto)", registry=r)
         self.queue_refresh_errors = Counter(
             "webhook_queue_refresh_errors", "Failed reads of the queue depth", registry=r,
         )
@@ -172,6 +180,8 @@ class Metrics:
             if status not in QUEUE_STATUSES:
                 self.queue_depth.labels(status).set(count)
         self.oldest_due_age.set(snapshot.oldest_due_age_s or 0.0)
+        self.held_deliveries.set(snapshot.held)
+        self.paused_rules.set(snapshot.paused_rules)
         self.queue_refreshed_at.set(time.time())
 
     async def refresh_queue(self, snapshot: QueueSnapshotFn) -> bool:

@@ -25,8 +25,17 @@ def secret_key(secret: str) -> bytes:
         raise SigningSecretError("signing secret must be whsec_ followed by base64") from None
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` header value: "v1,<base64 HMAC-SHA256>"."""
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes, previous: str | None = None) -> str:
+    """The `webhook-signature` header value: "v1,<base64 HMAC-SHA256>".
+
+    With `previous` (a replaced secret still in its overlap), "v1,<new> v1,<old>":
+    Standard Webhooks verifiers accept a request if any listed signature matches.
+    """
     signed = f"{msg_id}.{timestamp}.".encode() + body
+    value = _signature(secret, signed)
+    return value if previous is None else f"{value} {_signature(previous, signed)}"
+
+
+def _signature(secret: str, signed: bytes) -> str:
     digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")

@@ -391,6 +391,7 @@ class Worker:
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()  # room to claim, or a retry of ours came due
         self._loop_task: asyncio.Task[None] | None = None
+        self._claim_ids: list[UUID] | None = None  # run_batch's filter; the loop claims anything due
 
     # -- public -------------------------------------------------------------------
 
@@ -415,11 +416,13 @@ class Worker:
         if self._loop_task is not None:
             self._loop_task.cancel()
 
-    async def run_batch(self) -> int:
+    async def run_batch(self, queue_ids: Sequence[UUID] | None = None) -> int:
         """Claim one batch, attempt and record it, and return how many attempts were made.
 
-        For one-off callers (the CLI's replay) that deliver without running the loop.
+        For one-off callers (the CLI's replay and test) that deliver without running the
+        loop; with `queue_ids` only those deliveries are claimed.
         """
+        self._claim_ids = None if queue_ids is None else list(queue_ids)
         recorder = asyncio.create_task(self._recorder.run())
         try:
             await self._claim_batch()
@@ -496,7 +499,10 @@ class Worker:
 
     async def _claim_shielded(self, room: int, lease_s: int) -> list[Job]:
         # A claim cancelled by stop() may already have committed: keep its answer to release.
-        claim = asyncio.ensure_future(self._store.claim(self._opts.worker_id, room, lease_s))
+        ids = self._claim_ids
+        claim = asyncio.ensure_future(
+            self._store.claim(self._opts.worker_id, room, lease_s)
+            if ids is None else self._store.claim(self._opts.worker_id, room, lease_s, ids))
         try:
             jobs = await asyncio.shield(claim)
         except asyncio.CancelledError:

@@ -6,6 +6,10 @@
 -- Take up to max_jobs due deliveries for worker_id, leased for lease_seconds.
 select * from public.claim_webhook_jobs($1::text, $2::int, $3::int);
 
+-- name: claim_given_jobs
+-- The same, restricted to the given deliveries (replay and test deliver only their own).
+select * from public.claim_webhook_jobs($1::text, $2::int, $3::int, $4::uuid[]);
+
 -- name: record_attempts
 -- Record finished attempts: a JSON array of the elements in docs/internal-rpc.md.
 select * from public.record_webhook_attempts($1::jsonb);
@@ -40,6 +44,18 @@ select * from public.webhook_effective_config($1::uuid);
 
 -- name: update_config
 select * from public.update_webhook_config($1::uuid, $2::jsonb);
+
+-- name: recover
+select public.recover_webhook_deliveries($1::uuid, $2::timestamptz, $3::timestamptz);
+
+-- name: cancel
+select public.cancel_webhook_deliveries($1::uuid);
+
+-- name: send_test
+select public.send_test_webhook($1::uuid);
+
+-- name: held_summary
+select * from public.webhook_held_summary();
 
 -- name: ping
 select 1;

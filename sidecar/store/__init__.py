@@ -78,7 +78,10 @@ class Store(Protocol):
 
     transport: str
 
-    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]: ...
+    async def claim(
+        self, worker_id: str, max_jobs: int, lease_seconds: int, queue_ids: Sequence[UUID] | None = None
+    ) -> list[Job]:
+        """Due deliveries under a lease; with `queue_ids`, only those of them."""
 
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
 
@@ -117,6 +120,15 @@ class Store(Protocol):
 
     async def update_config(self, routing_rule_id: UUID, patch: Mapping[str, Any]) -> Row: ...
 
+    async def recover(self, routing_rule_id: UUID, since: datetime, until: datetime | None = None) -> int: ...
+
+    async def cancel(self, routing_rule_id: UUID) -> int: ...
+
+    async def send_test(self, routing_rule_id: UUID) -> UUID: ...
+
+    async def held_summary(self) -> list[Row]:
+        """Per rule that is paused or has held deliveries: reason and held count."""
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -147,7 +159,12 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         signing_secret=str(row["signing_secret"]),
         claimed_at=_unix_time(row.get("claimed_at")),
         received_at=time.monotonic(),
+        previous_signing_secret=_optional_text(row.get("previous_signing_secret")),
     )
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _unix_time(value: Any) -> float | None:

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -119,6 +120,7 @@ def _job_from_record(row: asyncpg.Record, received_at: float) -> Job:
         row["custom_headers"] or {}, row["timeout_ms"], row["retry_enabled"], row["retry_delay_ms"],
         float(row["retry_backoff_multiplier"]), row["signing_secret"],
         None if claimed_at is None else claimed_at.timestamp(), received_at,
+        row["previous_signing_secret"],
     )
 
 
@@ -162,8 +164,13 @@ class DirectStore:
         rows = await self._fetch(name, *args)
         return rows[0][0] if rows else None
 
-    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
-        rows = await self._fetch("claim_jobs", worker_id, max_jobs, lease_seconds)
+    async def claim(
+        self, worker_id: str, max_jobs: int, lease_seconds: int, queue_ids: Sequence[UUID] | None = None
+    ) -> list[Job]:
+        if queue_ids is None:
+            rows = await self._fetch("claim_jobs", worker_id, max_jobs, lease_seconds)
+        else:
+            rows = await self._fetch("claim_given_jobs", worker_id, max_jobs, lease_seconds, list(queue_ids))
         received_at = time.monotonic()
         return [_job_from_record(row, received_at) for row in rows]
 
@@ -227,6 +234,19 @@ class DirectStore:
     async def update_config(self, routing_rule_id: UUID, patch: Mapping[str, Any]) -> Row:
         rows = await self._fetch("update_config", routing_rule_id, dict(patch))
         return plain_row(rows[0])
+
+    async def recover(self, routing_rule_id: UUID, since: datetime, until: datetime | None = None) -> int:
+        until = until or datetime.now(timezone.utc)
+        return int(await self._fetchval("recover", routing_rule_id, since, until) or 0)
+
+    async def cancel(self, routing_rule_id: UUID) -> int:
+        return int(await self._fetchval("cancel", routing_rule_id) or 0)
+
+    async def send_test(self, routing_rule_id: UUID) -> UUID:
+        return UUID(str(await self._fetchval("send_test", routing_rule_id)))
+
+    async def held_summary(self) -> list[Row]:
+        return [plain_row(row) for row in await self._fetch("held_summary")]
 
     async def ping(self) -> None:
         await self._fetch("ping")

@@ -16,6 +16,7 @@ import asyncio
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -140,8 +141,12 @@ class PostgrestStore:
 
     # -- internal RPCs ----------------------------------------------------------
 
-    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
-        params = {"worker_id": worker_id, "max_jobs": max_jobs, "lease_seconds": lease_seconds}
+    async def claim(
+        self, worker_id: str, max_jobs: int, lease_seconds: int, queue_ids: Sequence[UUID] | None = None
+    ) -> list[Job]:
+        params: dict[str, Any] = {"worker_id": worker_id, "max_jobs": max_jobs, "lease_seconds": lease_seconds}
+        if queue_ids is not None:
+            params["queue_ids"] = [str(i) for i in queue_ids]
         return [job_from_row(row) for row in _rows(await self._rpc("claim_webhook_jobs", params))]
 
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
@@ -222,6 +227,22 @@ class PostgrestStore:
     async def update_config(self, routing_rule_id: UUID, patch: Mapping[str, Any]) -> Row:
         params = {"routing_rule_id": str(routing_rule_id), "patch": dict(patch)}
         return plain_row(_first(await self._rpc("update_webhook_config", params)))
+
+    async def recover(self, routing_rule_id: UUID, since: datetime, until: datetime | None = None) -> int:
+        params = {"routing_rule_id": str(routing_rule_id), "since": since.isoformat(),
+                  "until": (until or datetime.now(timezone.utc)).isoformat()}
+        return int(_first(await self._rpc("recover_webhook_deliveries", params)) or 0)
+
+    async def cancel(self, routing_rule_id: UUID) -> int:
+        params = {"routing_rule_id": str(routing_rule_id)}
+        return int(_first(await self._rpc("cancel_webhook_deliveries", params)) or 0)
+
+    async def send_test(self, routing_rule_id: UUID) -> UUID:
+        params = {"routing_rule_id": str(routing_rule_id)}
+        return UUID(str(_first(await self._rpc("send_test_webhook", params))))
+
+    async def held_summary(self) -> list[Row]:
+        return [plain_row(r) for r in _rows(await self._rpc("webhook_held_summary", {}))]
 
     async def ping(self) -> None:
         await self.queue_summary()

@@ -57,7 +57,7 @@ async def test_claim_sets_the_lease_and_returns_the_documented_columns(db: async
     assert list(job.keys()) == [
         "queue_id", "webhook_id", "lead_id", "routing_rule_id", "attempt_number", "max_attempts", "payload",
         "webhook_url", "custom_headers", "timeout_ms", "retry_enabled", "retry_delay_ms",
-        "retry_backoff_multiplier", "signing_secret", "claimed_at",
+        "retry_backoff_multiplier", "signing_secret", "claimed_at", "previous_signing_secret",
     ]
     assert job["attempt_number"] == 1 and job["max_attempts"] == 4
     assert job["timeout_ms"] == 10000 and job["retry_enabled"] is True
@@ -100,7 +100,7 @@ async def test_the_claim_query_uses_the_partial_pending_index(db: asyncpg.Connec
     await db.execute("analyze webhook_queue")
     plan = await db.fetchval(
         "explain (format json) select q.id from public.webhook_queue q"
-        " where q.status = 'pending' and q.scheduled_at <= now()"
+        " where q.status = 'pending' and not q.held and q.scheduled_at <= now()"
         " order by q.priority desc, q.scheduled_at limit 50 for update skip locked"
     )
     assert "webhook_queue_claim_idx" in plan

@@ -11,7 +11,7 @@ from tests.db.conftest import World, claim, record, result
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERNAL = [
-    "claim_webhook_jobs(text,integer,integer)",
+    "claim_webhook_jobs(text,integer,integer,uuid[])",
     "record_webhook_attempts(jsonb)",
     "release_webhook_jobs(uuid[])",
     "defer_webhook_jobs(text,uuid[],integer)",

@@ -140,7 +140,7 @@ async def test_a_migrated_database_with_cron_jobs_passes_every_check(cron_db_dsn
     checks = await run_checks(settings_from(DATABASE_URL=cron_db_dsn))
     assert [c for c in checks if c.status not in ("pass",)] == []
     assert doctor.exit_code(checks) == 0
-    assert doctor.format_checks(checks).endswith("no check failed (7 checks; 0 warning(s), 0 skipped)")
+    assert doctor.format_checks(checks).endswith("no check failed (8 checks; 0 warning(s), 0 skipped)")
 
 
 # -- supabase path --------------------------------------------------------------------------

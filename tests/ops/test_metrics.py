@@ -107,6 +107,15 @@ def test_queue_snapshot_sets_depth_for_every_status_and_the_oldest_due_age() -> 
     assert sample(metrics, "webhook_queue_oldest_due_age_seconds") == 0
 
 
+def test_held_deliveries_and_paused_rules_are_two_series_without_a_label_per_rule() -> None:
+    metrics = Metrics()
+    metrics.observe_queue(QueueSnapshot({"pending": 12}, None, held=9, paused_rules=2))
+    assert sample(metrics, "webhook_held_deliveries") == 9
+    assert sample(metrics, "webhook_paused_rules") == 2
+    metrics.observe_queue(QueueSnapshot({"pending": 3}, None))
+    assert sample(metrics, "webhook_held_deliveries") == 0 and sample(metrics, "webhook_paused_rules") == 0
+
+
 async def test_a_failed_queue_read_is_counted_and_does_not_raise() -> None:
     metrics = Metrics()
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import asyncpg
 
+from tests.db.conftest import result
+
 CLAIM_INDEX = "webhook_queue_claim_idx"
 STATS_INDEX = "webhook_logs_routing_rule_id_created_at_id_idx"  # supabase/migrations/20261202120000_http_api.sql
 ROLLUP_INDEX = "webhook_stats_hourly_pkey"
@@ -69,7 +71,8 @@ async def _tenant(db: asyncpg.Connection, rules: int) -> tuple[uuid.UUID, list[u
     return funnel, rule_ids
 
 
-async def _nested_plans(db: asyncpg.Connection, sql: str, *args: object) -> list[dict[str, Any]]:
+async def _nested_plans(db: asyncpg.Connection, sql: str, *args: object,
+                        settings: tuple[str, ...] = AUTO_EXPLAIN) -> list[dict[str, Any]]:
     """Run `sql` in a rolled-back transaction; the JSON plan of every statement it ran."""
     notices: list[str] = []
 
@@ -79,7 +82,7 @@ async def _nested_plans(db: asyncpg.Connection, sql: str, *args: object) -> list
     tx = db.transaction()
     await tx.start()
     try:
-        for setting in AUTO_EXPLAIN:
+        for setting in settings:
             await db.execute(setting)
         db.add_log_listener(collect)
         await db.fetch(sql, *args)
@@ -119,6 +122,34 @@ async def test_claim_reads_due_deliveries_through_the_partial_claim_index(db: as
     assert not _seq_scans(nodes, "webhook_queue"), "claim scanned the whole webhook_queue"
 
 
+async def test_claim_with_most_rules_held_reads_no_held_row(db: asyncpg.Connection) -> None:
+    funnel, rule_ids = await _tenant(db, rules=4)
+    # Held rows are enqueued first (oldest), so an index that kept them would walk them all.
+    for rule in rule_ids[1:]:
+        await db.execute("update public.routing_rules set is_active = (id = $1) where funnel_id = $2", rule, funnel)
+        await db.execute(LEAD_ROWS, funnel, QUEUE_ROWS // 4)
+    await db.execute("update public.routing_rules set is_active = (id = $1) where funnel_id = $2", rule_ids[0], funnel)
+    await db.execute("select update_webhook_config(id, '{\"paused\": true}') from public.routing_rules"
+                     " where id <> $1", rule_ids[0])
+    await db.execute("update public.routing_rules set is_active = true where funnel_id = $1", funnel)
+    await db.execute(LEAD_ROWS, funnel, 100)  # one delivery per rule and lead; only rule 0's are due
+    await db.execute("analyze public.webhook_queue")
+    held = await db.fetchval("select count(*) from public.webhook_queue where held")
+    assert held >= QUEUE_ROWS // 2
+
+    analyzed = AUTO_EXPLAIN + ("set auto_explain.log_analyze = on", "set auto_explain.log_timing = off")
+    plans = await _nested_plans(db, "select * from public.claim_webhook_jobs('plans', 50, 60)", settings=analyzed)
+    nodes = _all_nodes(plans)
+
+    claim_scans = [n for n in nodes if n.get("Index Name") == CLAIM_INDEX]
+    assert claim_scans, f"claim did not use {CLAIM_INDEX}: {_index_scans(nodes)}"
+    assert not _seq_scans(nodes, "webhook_queue"), "claim scanned the whole webhook_queue"
+    # Every row the claim index gave was taken: no held row was read and filtered out.
+    assert all(n.get("Rows Removed by Filter", 0) == 0 and n["Actual Rows"] <= 50 for n in claim_scans)
+    predicate = await db.fetchval("select pg_get_indexdef($1::regclass)", f"public.{CLAIM_INDEX}")
+    assert "NOT held" in predicate
+
+
 async def test_stats_read_one_rule_window_through_the_rollup_and_logs_indexes(db: asyncpg.Connection) -> None:
     funnel, rule_ids = await _tenant(db, rules=LOG_RULES)
     lead = await db.fetchval("insert into public.leads (funnel_id) values ($1) returning id", funnel)
@@ -134,3 +165,21 @@ async def test_stats_read_one_rule_window_through_the_rollup_and_logs_indexes(db
     assert not _seq_scans(nodes, "webhook_stats_hourly"), "stats scanned the whole webhook_stats_hourly"
     assert STATS_INDEX in _index_scans(nodes), f"stats did not use {STATS_INDEX}: {_index_scans(nodes)}"
     assert not _seq_scans(nodes, "webhook_logs"), "stats scanned the whole webhook_logs"
+
+
+async def test_the_hold_triggers_never_scan_the_whole_queue(db: asyncpg.Connection) -> None:
+    funnel, rule_ids = await _tenant(db, rules=2)
+    await db.execute(LEAD_ROWS, funnel, QUEUE_ROWS // 2)
+    await db.execute("select update_webhook_config($1, '{\"paused\": true}')", rule_ids[1])
+    await db.execute("analyze public.webhook_queue")
+
+    inserted = await _nested_plans(db, LEAD_ROWS, funnel, 50)  # enqueue: new rows of a held rule get held
+    claimed = await _nested_plans(db, "select * from public.claim_webhook_jobs('plans', 50, 60)")
+    released = await _nested_plans(db, "select update_webhook_config($1, '{\"paused\": false}')", rule_ids[1])
+    jobs = await db.fetch("select * from public.claim_webhook_jobs('plans', 50, 60)")
+    failures = [result(job, "plans", success=False) for job in jobs]  # final: events and streaks
+    recorded = await _nested_plans(db, "select * from public.record_webhook_attempts($1::jsonb)", json.dumps(failures))
+
+    for plans in (inserted, claimed, released, recorded):
+        scanned = [p["Query Text"][:120] for p in plans if _seq_scans(list(_nodes(p["Plan"])), "webhook_queue")]
+        assert not scanned, f"a hold trigger scanned the whole webhook_queue: {scanned}"

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -25,6 +26,8 @@ URL = "https://project.supabase.test"
 KEY = "service-role-key"
 QID, LID, RID, WID = (uuid.uuid4() for _ in range(4))
 
+SINCE = datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)
+UNTIL = datetime(2026, 12, 2, 9, 30, tzinfo=timezone.utc)
 CLAIM_ROW = {
     "queue_id": str(QID), "webhook_id": str(WID), "lead_id": str(LID), "routing_rule_id": str(RID),
     "attempt_number": 2, "max_attempts": 4, "payload": '{"a": 1}', "webhook_url": "https://example.com/h",
@@ -77,6 +80,14 @@ CASES: list[tuple[str, Call, dict[str, Any], Any, Any]] = [
     ("webhook_delivery", lambda s: s.delivery(QID), {"queue_id": str(QID)}, [], None),
     ("webhook_effective_config", lambda s: s.get_config(RID), {"routing_rule_id": str(RID)},
      [{"timeout_ms": 10000}], {"timeout_ms": 10000}),
+    ("claim_webhook_jobs", lambda s: s.claim("w-1", 1, 60, [QID]),
+     {"worker_id": "w-1", "max_jobs": 1, "lease_seconds": 60, "queue_ids": [str(QID)]}, [CLAIM_ROW], None),
+    ("recover_webhook_deliveries", lambda s: s.recover(RID, SINCE, UNTIL),
+     {"routing_rule_id": str(RID), "since": SINCE.isoformat(), "until": UNTIL.isoformat()}, 3, 3),
+    ("cancel_webhook_deliveries", lambda s: s.cancel(RID), {"routing_rule_id": str(RID)}, 2, 2),
+    ("send_test_webhook", lambda s: s.send_test(RID), {"routing_rule_id": str(RID)}, str(QID), QID),
+    ("webhook_held_summary", lambda s: s.held_summary(), {}, [{"routing_rule_id": str(RID), "held": 4}],
+     [{"routing_rule_id": str(RID), "held": 4}]),
     ("update_webhook_config", lambda s: s.update_config(RID, {"timeout_ms": 2000}),
      {"routing_rule_id": str(RID), "patch": {"timeout_ms": 2000}}, {"timeout_ms": 2000}, {"timeout_ms": 2000}),
 ]
@@ -111,6 +122,17 @@ async def test_claim_rows_become_jobs(httpx_mock: HTTPXMock, store: PostgrestSto
     assert (claimed.attempt_number, claimed.max_attempts, claimed.timeout_ms) == (2, 4, 5000)
     assert claimed.retry_backoff_multiplier == 2.5
     assert claimed.custom_headers == {"X-Client": "acme"}
+    assert claimed.previous_signing_secret is None
+
+
+async def test_a_claim_row_carries_the_previous_secret_during_its_overlap(
+    httpx_mock: HTTPXMock, store: PostgrestStore
+) -> None:
+    httpx_mock.add_response(json=[{**CLAIM_ROW, "previous_signing_secret": "whsec_old"}])
+
+    [claimed] = await store.claim("w-1", 1, 60)
+
+    assert (claimed.signing_secret, claimed.previous_signing_secret) == ("whsec_abc", "whsec_old")
 
 
 async def test_record_sends_the_documented_result_elements(httpx_mock: HTTPXMock, store: PostgrestStore) -> None:

@@ -62,3 +62,18 @@ def test_other_secret_does_not_verify() -> None:
 def test_malformed_secret_is_refused() -> None:
     with pytest.raises(SigningSecretError):
         sign("whsec_not base64!!", MSG_ID, 1, b"{}")
+
+
+OLD_SECRET = "whsec_" + base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
+
+
+def test_with_a_previous_secret_either_secret_verifies() -> None:
+    import time
+
+    now = int(time.time())
+    body = b'{"type":"lead.created"}'
+    signature = sign(SECRET, MSG_ID, now, body, previous=OLD_SECRET)
+
+    assert signature.count("v1,") == 2 and signature.startswith(sign(SECRET, MSG_ID, now, body) + " ")
+    assert verify(SECRET, MSG_ID, now, body, signature) is not None
+    assert verify(OLD_SECRET, MSG_ID, now, body, signature) is not None

@@ -19,7 +19,9 @@ select has_table('public', 'api_rate_limit_log', 'api_rate_limit_log exists');
 
 select columns_are('public', 'webhook_configs', array[
   'id', 'routing_rule_id', 'custom_headers', 'timeout_ms', 'retry_enabled', 'max_retries', 'retry_delay_ms',
-  'retry_backoff_multiplier', 'signing_secret', 'created_at', 'updated_at']);
+  'retry_backoff_multiplier', 'signing_secret', 'created_at', 'updated_at', 'paused_at', 'paused_reason',
+  'auto_pause_after_failures', 'secret_overlap_hours', 'max_requests_per_second', 'previous_signing_secret',
+  'previous_secret_expires_at', 'consecutive_failures', 'failing_since']);
 select columns_are('public', 'webhook_logs', array[
   'id', 'lead_id', 'routing_rule_id', 'webhook_url', 'request_headers', 'request_body', 'response_status',
   'response_headers', 'response_body', 'duration_ms', 'attempt_number', 'max_attempts', 'is_retry',
@@ -27,7 +29,7 @@ select columns_are('public', 'webhook_logs', array[
 select columns_are('public', 'webhook_queue', array[
   'id', 'webhook_id', 'lead_id', 'routing_rule_id', 'webhook_log_id', 'status', 'priority', 'attempt_number',
   'max_attempts', 'scheduled_at', 'started_at', 'completed_at', 'error_message', 'payload', 'parent_log_id',
-  'locked_by', 'lease_expires_at', 'created_at']);
+  'locked_by', 'lease_expires_at', 'created_at', 'held', 'rate_reserved']);
 select columns_are('public', 'api_keys', array[
   'id', 'user_id', 'name', 'key_prefix', 'key_hash', 'scopes', 'rate_limit_per_minute', 'expires_at',
   'revoked_at', 'last_used_at', 'created_at']);
