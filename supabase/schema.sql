@@ -60,6 +60,124 @@ CREATE TYPE public.webhook_queue_status AS ENUM (
 
 
 --
+-- Name: api_act_as(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_act_as(p_user_id uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select set_config('request.jwt.claims', json_build_object('sub', p_user_id, 'role', 'authenticated')::text, true),
+         set_config('request.jwt.claim.sub', p_user_id::text, true)
+$$;
+
+
+--
+-- Name: api_caller(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_caller(p_scope text, p_endpoint text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_uid uuid;
+begin
+  if v_headers is not null and nullif(btrim(v_headers::json ->> 'x-api-key'), '') is not null then
+    return public.api_key_authenticate(p_scope, p_endpoint);
+  end if;
+  if coalesce(nullif(current_setting('role', true), 'none'), session_user::text) = 'authenticated' then
+    v_uid := auth.uid();
+    if v_uid is not null then
+      return v_uid;
+    end if;
+    perform public.api_http_error(401, 'not_authenticated', 'the access token has no sub claim',
+                                  'Sign in again to get a user access token.');
+  end if;
+  perform public.api_http_error(401, 'not_authenticated', 'API key or access token missing',
+                                'Send Authorization: Bearer <bpc_ key or Supabase access token>.');
+  return null;
+end;
+$$;
+
+
+--
+-- Name: api_caller_uncounted(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_caller_uncounted(p_scope text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_plain text;
+  v_key public.api_keys%rowtype;
+begin
+  v_plain := case when v_headers is null then null else nullif(btrim(v_headers::json ->> 'x-api-key'), '') end;
+  if v_plain is null then
+    return public.api_caller(p_scope, 'uncounted');  -- a JWT caller: nothing is counted anyway
+  end if;
+  select * into v_key from public.api_keys k
+  where k.key_hash = encode(sha256(convert_to(v_plain, 'UTF8')), 'hex');
+  if v_key.id is null or v_key.revoked_at is not null
+     or (v_key.expires_at is not null and v_key.expires_at <= now()) then
+    perform public.api_http_error(401, 'api_key_invalid', 'API key not recognised, revoked or expired',
+                                  'Create a new key with create_api_key().');
+  elsif not p_scope = any (v_key.scopes) then
+    perform public.api_http_error(403, 'api_key_scope_missing', format('API key lacks the %s scope', p_scope),
+                                  format('Create a key whose scopes include %s.', p_scope));
+  end if;
+  return v_key.user_id;
+end;
+$$;
+
+
+--
+-- Name: api_cancel_webhook_deliveries(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:write', 'api_cancel_webhook_deliveries');
+begin
+  perform public.api_require_rule(v_user_id, api_cancel_webhook_deliveries.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  return public.cancel_webhook_deliveries(api_cancel_webhook_deliveries.routing_rule_id);
+end;
+$$;
+
+
+--
+-- Name: api_config_view(uuid, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+           'custom_headers', '{}'::jsonb, 'timeout_ms', 10000, 'retry_enabled', true, 'max_retries', 3,
+           'retry_delay_ms', 1000, 'retry_backoff_multiplier', 2.0, 'signing_secret', null,
+           'created_at', null, 'updated_at', null)
+         || coalesce(to_jsonb(c) - 'id', '{}'::jsonb)
+         || jsonb_build_object(
+              'routing_rule_id', r.id, 'client_name', r.client_name, 'webhook_url', r.webhook_url,
+              'is_active', r.is_active, 'has_config_row', c.id is not null,
+              'signing_secret', case when c.signing_secret is null then null
+                                     when p_show_secret then c.signing_secret
+                                     else left(c.signing_secret, 10) || '…' end)
+  from public.routing_rules r
+  left join public.webhook_configs c on c.routing_rule_id = r.id
+  where r.id = p_routing_rule_id
+$$;
+
+
+--
 -- Name: api_http_error(integer, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -144,6 +262,29 @@ $$;
 
 
 --
+-- Name: api_recover_webhook_deliveries(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:replay', 'api_recover_webhook_deliveries');
+begin
+  if api_recover_webhook_deliveries.since is null then
+    perform public.api_http_error(400, 'invalid_parameter', 'since is required: the start of the window to recover');
+  end if;
+  perform public.api_require_rule(v_user_id, api_recover_webhook_deliveries.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  return public.recover_webhook_deliveries(api_recover_webhook_deliveries.routing_rule_id,
+                                           api_recover_webhook_deliveries.since,
+                                           coalesce(api_recover_webhook_deliveries.until, now()));
+end;
+$$;
+
+
+--
 -- Name: api_replay_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -152,7 +293,7 @@ CREATE FUNCTION public.api_replay_webhook(log_id uuid) RETURNS uuid
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_key_authenticate('webhooks:replay', 'api_replay_webhook');
+  v_user_id uuid := public.api_caller('webhooks:replay', 'api_replay_webhook');
   v_routing_rule_id uuid;
 begin
   select l.routing_rule_id into v_routing_rule_id from public.webhook_logs l where l.id = api_replay_webhook.log_id;
@@ -160,6 +301,62 @@ begin
     perform public.api_http_error(404, 'not_found', format('webhook log %s not found', api_replay_webhook.log_id));
   end if;
   return public.webhook_replay_log(api_replay_webhook.log_id);
+end;
+$$;
+
+
+--
+-- Name: api_require_rule(uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_routing_rule_id is null or not public.api_user_owns_rule(p_user_id, p_routing_rule_id) then
+    perform public.api_http_error(404, 'not_found', format('routing rule %s not found', p_routing_rule_id),
+                                  'Pass the id of one of your routing rules (GET /api/v1/webhooks/rules).');
+  end if;
+end;
+$$;
+
+
+--
+-- Name: api_send_test_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_send_test_webhook(routing_rule_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:replay', 'api_send_test_webhook');
+begin
+  perform public.api_require_rule(v_user_id, api_send_test_webhook.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  return public.send_test_webhook(api_send_test_webhook.routing_rule_id);
+end;
+$$;
+
+
+--
+-- Name: api_update_webhook_config(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:write', 'api_update_webhook_config');
+begin
+  perform public.api_require_rule(v_user_id, api_update_webhook_config.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  perform public.update_webhook_config(api_update_webhook_config.routing_rule_id, api_update_webhook_config.patch);
+  return public.api_config_view(api_update_webhook_config.routing_rule_id,
+                                coalesce(jsonb_typeof(api_update_webhook_config.patch) = 'object'
+                                         and api_update_webhook_config.patch ? 'signing_secret', false));
 end;
 $$;
 
@@ -181,6 +378,23 @@ CREATE FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid
 $$;
 
 
+--
+-- Name: api_webhook_config(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_config(routing_rule_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_config');
+begin
+  perform public.api_require_rule(v_user_id, api_webhook_config.routing_rule_id);
+  return public.api_config_view(api_webhook_config.routing_rule_id, false);
+end;
+$$;
+
+
 
 
 --
@@ -189,7 +403,7 @@ $$;
 
 CREATE TABLE public.webhook_logs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    lead_id uuid NOT NULL,
+    lead_id uuid,
     routing_rule_id uuid NOT NULL,
     webhook_url text NOT NULL,
     request_headers jsonb DEFAULT '{}'::jsonb NOT NULL,
@@ -236,6 +450,138 @@ COMMENT ON COLUMN public.webhook_logs.webhook_id IS 'The webhook-id header sent 
 
 
 --
+-- Name: api_webhook_delivery_attempt(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller_uncounted('webhooks:replay');
+  v_rule uuid;
+begin
+  select q.routing_rule_id into v_rule from public.webhook_queue q where q.id = api_webhook_delivery_attempt.delivery_id;
+  if v_rule is null or not public.api_user_owns_rule(v_user_id, v_rule) then
+    perform public.api_http_error(404, 'not_found', format('delivery %s not found', api_webhook_delivery_attempt.delivery_id));
+  end if;
+  return query
+  select l.* from public.webhook_logs l
+  where l.queue_id = api_webhook_delivery_attempt.delivery_id
+  order by l.attempt_number
+  limit 1;
+end;
+$$;
+
+
+--
+-- Name: api_webhook_events(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_events');
+  v_events jsonb;
+begin
+  perform public.api_require_rule(v_user_id, api_webhook_events.routing_rule_id);
+  select coalesce(jsonb_agg(to_jsonb(e) order by e.created_at desc, e.id desc), '[]'::jsonb) into v_events
+  from (select * from public.webhook_events ev
+        where ev.routing_rule_id = api_webhook_events.routing_rule_id
+          and (api_webhook_events.since is null or ev.created_at >= api_webhook_events.since)
+        order by ev.created_at desc, ev.id desc
+        limit 200) e;
+  return v_events;
+end;
+$$;
+
+
+--
+-- Name: api_webhook_log_chain(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_log_chain(log_id uuid) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_log_chain');
+  v_log public.webhook_logs%rowtype;
+begin
+  select * into v_log from public.webhook_logs l where l.id = api_webhook_log_chain.log_id;
+  if v_log.id is null or not public.api_user_owns_rule(v_user_id, v_log.routing_rule_id) then
+    perform public.api_http_error(404, 'not_found', format('webhook log %s not found', api_webhook_log_chain.log_id));
+  end if;
+  if v_log.webhook_id is null then
+    return next v_log;
+    return;
+  end if;
+  return query
+  select l.* from public.webhook_logs l
+  where l.routing_rule_id = v_log.routing_rule_id and l.webhook_id = v_log.webhook_id
+  order by l.created_at, l.attempt_number, l.id
+  limit 500;
+end;
+$$;
+
+
+--
+-- Name: api_webhook_log_page(uuid, text, timestamp with time zone, timestamp with time zone, integer, timestamp with time zone, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_log_page(routing_rule_id uuid DEFAULT NULL::uuid, status text DEFAULT NULL::text, since timestamp with time zone DEFAULT NULL::timestamp with time zone, until timestamp with time zone DEFAULT NULL::timestamp with time zone, max_rows integer DEFAULT 50, before_created_at timestamp with time zone DEFAULT NULL::timestamp with time zone, before_id uuid DEFAULT NULL::uuid) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_log_page');
+begin
+  if api_webhook_log_page.status is not null
+     and not api_webhook_log_page.status = any (enum_range(null::public.webhook_log_status)::text[]) then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('status must be one of pending, success, failed, retrying; got %s', to_json(api_webhook_log_page.status)::text));
+  end if;
+  if api_webhook_log_page.max_rows is null or api_webhook_log_page.max_rows not between 1 and 1000 then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('limit must be between 1 and 1000, got %s', coalesce(api_webhook_log_page.max_rows::text, 'null')));
+  end if;
+  if (api_webhook_log_page.before_created_at is null) <> (api_webhook_log_page.before_id is null) then
+    perform public.api_http_error(400, 'invalid_parameter', 'cursor must give both a time and an id');
+  end if;
+  if api_webhook_log_page.routing_rule_id is null then
+    if v_headers is not null and nullif(btrim(v_headers::json ->> 'x-api-key'), '') is not null then
+      perform public.api_http_error(400, 'invalid_parameter', 'routing_rule_id is required with an API key');
+    end if;
+  else
+    perform public.api_require_rule(v_user_id, api_webhook_log_page.routing_rule_id);
+  end if;
+
+  -- Built from fixed fragments so that each call is planned for the filters it has:
+  -- with a rule and a cursor it is a range read of the (rule, created_at, id) index.
+  return query execute
+    'select l.* from public.webhook_logs l where '
+    || case when api_webhook_log_page.routing_rule_id is null
+            then 'l.routing_rule_id in (select r.id from public.routing_rules r join public.funnels f'
+                 ' on f.id = r.funnel_id where f.owner_id = $1)'
+            else 'l.routing_rule_id = $2' end
+    || case when api_webhook_log_page.status is null then '' else ' and l.status = $3::public.webhook_log_status' end
+    || case when api_webhook_log_page.since is null then '' else ' and l.created_at >= $4' end
+    || case when api_webhook_log_page.until is null then '' else ' and l.created_at < $5' end
+    || case when api_webhook_log_page.before_id is null then ''
+            else ' and l.created_at <= $6 and (l.created_at < $6 or l.id < $7)' end
+    || ' order by l.created_at desc, l.id desc limit $8'
+    using v_user_id, api_webhook_log_page.routing_rule_id, api_webhook_log_page.status,
+          api_webhook_log_page.since, api_webhook_log_page.until,
+          api_webhook_log_page.before_created_at, api_webhook_log_page.before_id,
+          api_webhook_log_page.max_rows;
+end;
+$_$;
+
+
+--
 -- Name: api_webhook_logs(uuid, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -274,6 +620,40 @@ $$;
 
 
 --
+-- Name: api_webhook_rules(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_rules() RETURNS TABLE(routing_rule_id uuid, funnel_id uuid, funnel_name text, funnel_status text, client_name text, webhook_url text, is_active boolean, paused_at timestamp with time zone, paused_reason text, created_at timestamp with time zone, pending_deliveries bigint, held_deliveries bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_rules');
+begin
+  -- held: pending deliveries that wait for the rule (paused or inactive) or its funnel
+  -- (not active) rather than for their time.
+  return query
+  select x.id, x.funnel_id, x.funnel_name, x.funnel_status, x.client_name, x.webhook_url, x.is_active,
+         x.paused_at, x.paused_reason, x.created_at, x.pending,
+         case when x.paused_at is not null or not x.is_active or x.funnel_status <> 'active'
+              then x.pending else 0 end
+  from (
+    select r.id, f.id as funnel_id, f.name as funnel_name, f.status as funnel_status, r.client_name,
+           r.webhook_url, r.is_active, (to_jsonb(c) ->> 'paused_at')::timestamptz as paused_at,
+           to_jsonb(c) ->> 'paused_reason' as paused_reason, r.created_at,
+           (select count(*) from public.webhook_queue q
+            where q.routing_rule_id = r.id and q.status = 'pending') as pending
+    from public.routing_rules r
+    join public.funnels f on f.id = r.funnel_id
+    left join public.webhook_configs c on c.routing_rule_id = r.id
+    where f.owner_id = v_user_id
+  ) x
+  order by x.funnel_name, x.client_name, x.id;
+end;
+$$;
+
+
+--
 -- Name: api_webhook_stats(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -282,27 +662,80 @@ CREATE FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer DEFA
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_key_authenticate('webhooks:read', 'api_webhook_stats');
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_stats');
 begin
   if api_webhook_stats.days is null or api_webhook_stats.days not between 1 and 36500 then
     perform public.api_http_error(400, 'invalid_parameter',
                                   format('days must be between 1 and 36500, got %s',
                                          coalesce(api_webhook_stats.days::text, 'null')));
   end if;
-  if not public.api_user_owns_rule(v_user_id, api_webhook_stats.routing_rule_id) then
-    perform public.api_http_error(404, 'not_found',
-                                  format('routing rule %s not found', api_webhook_stats.routing_rule_id));
-  end if;
+  perform public.api_require_rule(v_user_id, api_webhook_stats.routing_rule_id);
   return query select * from public.webhook_stats_for_rule(api_webhook_stats.routing_rule_id, api_webhook_stats.days);
 end;
 $$;
 
 
 --
--- Name: claim_webhook_jobs(text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: api_webhook_stats_series(uuid, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer) RETURNS TABLE(queue_id uuid, webhook_id uuid, lead_id uuid, routing_rule_id uuid, attempt_number integer, max_attempts integer, payload text, webhook_url text, custom_headers jsonb, timeout_ms integer, retry_enabled boolean, retry_delay_ms integer, retry_backoff_multiplier numeric, signing_secret text, claimed_at timestamp with time zone)
+CREATE FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer DEFAULT 7, bucket text DEFAULT 'day'::text) RETURNS TABLE(bucket_start timestamp with time zone, total_calls bigint, success_calls bigint, failed_calls bigint, avg_duration_ms numeric)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller_uncounted('webhooks:read');
+begin
+  if api_webhook_stats_series.bucket is null or api_webhook_stats_series.bucket not in ('hour', 'day') then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('series must be hour or day, got %s', coalesce(to_json(api_webhook_stats_series.bucket)::text, 'null')));
+  end if;
+  if api_webhook_stats_series.days is null or api_webhook_stats_series.days not between 1 and 36500 then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('days must be between 1 and 36500, got %s', coalesce(api_webhook_stats_series.days::text, 'null')));
+  end if;
+  perform public.api_require_rule(v_user_id, api_webhook_stats_series.routing_rule_id);
+  return query
+  select date_trunc(api_webhook_stats_series.bucket, h.hour, 'UTC') as b,
+         sum(h.total_calls)::bigint, sum(h.success_calls)::bigint,
+         (sum(h.total_calls) - sum(h.success_calls))::bigint,
+         round(coalesce(sum(h.duration_sum)::numeric / nullif(sum(h.duration_count), 0), 0), 2)
+  from public.webhook_stats_hourly h
+  where h.routing_rule_id = api_webhook_stats_series.routing_rule_id
+    and h.hour >= date_trunc(api_webhook_stats_series.bucket,
+                             now() - make_interval(days => api_webhook_stats_series.days), 'UTC')
+  group by 1
+  order by 1;
+end;
+$$;
+
+
+--
+-- Name: cancel_webhook_deliveries(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.cancel_webhook_deliveries(routing_rule_id uuid) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_count integer;
+begin
+  perform public.webhook_require_rule(cancel_webhook_deliveries.routing_rule_id);
+  update public.webhook_queue q
+  set status = 'failed', error_message = 'cancelled', completed_at = now(), held = false, rate_reserved = false
+  where q.routing_rule_id = cancel_webhook_deliveries.routing_rule_id and q.status = 'pending';
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
+
+--
+-- Name: claim_webhook_jobs(text, integer, integer, uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer, queue_ids uuid[] DEFAULT NULL::uuid[]) RETURNS TABLE(queue_id uuid, webhook_id uuid, lead_id uuid, routing_rule_id uuid, attempt_number integer, max_attempts integer, payload text, webhook_url text, custom_headers jsonb, timeout_ms integer, retry_enabled boolean, retry_delay_ms integer, retry_backoff_multiplier numeric, signing_secret text, claimed_at timestamp with time zone, previous_signing_secret text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -310,9 +743,13 @@ CREATE FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, leas
 declare
   v_worker text := claim_webhook_jobs.worker_id;
   v_max integer := claim_webhook_jobs.max_jobs;
+  v_ids uuid[] := claim_webhook_jobs.queue_ids;
   v_lease interval := make_interval(secs => claim_webhook_jobs.lease_seconds);
   v_expired uuid[];
-  v_pending uuid[];
+  v_granted uuid[] := '{}';
+  v_picked uuid[];
+  v_now_granted uuid[];
+  v_passes integer := 0;
 begin
   if v_worker is null or v_worker = '' then
     raise exception 'worker_id must be a non-empty text' using errcode = 'invalid_parameter_value';
@@ -326,10 +763,14 @@ begin
       using errcode = 'invalid_parameter_value';
   end if;
 
+  -- Expired leases of held rules stay put: requeue_stale_webhook_jobs returns them
+  -- to pending, where they are held.
   with picked as (
     select q.id
     from public.webhook_queue q
     where q.status = 'processing' and q.lease_expires_at <= now()
+      and (v_ids is null or q.id = any (v_ids))
+      and (q.lead_id is null or q.routing_rule_id not in (select public.webhook_held_rules(array[q.routing_rule_id])))
     order by q.lease_expires_at
     limit v_max
     for update skip locked
@@ -343,11 +784,13 @@ begin
   )
   select coalesce(array_agg(claimed.id), '{}') into v_expired from claimed;
 
-  if cardinality(v_expired) < v_max then
+  -- Most setups limit no rule: then one statement takes the due rows, as it always did.
+  if v_ids is null
+     and not exists (select 1 from public.webhook_configs c where c.max_requests_per_second is not null) then
     with picked as (
       select q.id
       from public.webhook_queue q
-      where q.status = 'pending' and q.scheduled_at <= now()
+      where q.status = 'pending' and not q.held and q.scheduled_at <= now()
       order by q.priority desc, q.scheduled_at
       limit v_max - cardinality(v_expired)
       for update skip locked
@@ -359,28 +802,68 @@ begin
       where q.id = picked.id
       returning q.id
     )
-    select coalesce(array_agg(claimed.id), '{}') into v_pending from claimed;
-  else
-    v_pending := '{}';
+    select coalesce(array_agg(claimed.id), '{}') into v_granted from claimed;
+    v_passes := 20;
   end if;
+
+  -- Otherwise each pass takes due rows, keeps those its rules' rates allow and
+  -- puts the rest off; a throttled rule's backlog thus leaves the due range
+  -- instead of filling every claim. Passes are bounded so one claim stays short.
+  while cardinality(v_expired) + cardinality(v_granted) < v_max and v_passes < 20 loop
+    v_passes := v_passes + 1;
+    if v_ids is null then
+      select coalesce(array_agg(p.id), '{}') into v_picked
+      from (
+        select q.id
+        from public.webhook_queue q
+        where q.status = 'pending' and not q.held and q.scheduled_at <= now()
+        order by q.priority desc, q.scheduled_at
+        limit v_max - cardinality(v_expired) - cardinality(v_granted)
+        for update skip locked
+      ) p;
+    else
+      select coalesce(array_agg(p.id), '{}') into v_picked
+      from (
+        select q.id
+        from public.webhook_queue q
+        where q.id = any (v_ids) and q.status = 'pending' and not q.held and q.scheduled_at <= now()
+        order by q.priority desc, q.scheduled_at
+        limit v_max - cardinality(v_expired) - cardinality(v_granted)
+        for update skip locked
+      ) p;
+    end if;
+    exit when cardinality(v_picked) = 0;
+    v_now_granted := public.webhook_take_tokens(v_picked);
+    -- Taken at once, so the next pass does not see them as due again.
+    update public.webhook_queue q
+    set status = 'processing', locked_by = v_worker, lease_expires_at = now() + v_lease, started_at = now(),
+        rate_reserved = false
+    where q.id = any (v_now_granted);
+    v_granted := v_granted || v_now_granted;
+    -- Nothing put off: the due rows are all taken, or the claim is full.
+    exit when v_ids is not null or cardinality(v_now_granted) = cardinality(v_picked);
+  end loop;
 
   -- Deliveries enqueued by hand-written inserts may lack a config row; give them
   -- one (and a signing secret) rather than hand out a null secret.
   insert into public.webhook_configs (routing_rule_id)
   select distinct q.routing_rule_id
   from public.webhook_queue q
-  where q.id = any (v_expired || v_pending)
+  where q.id = any (v_expired || v_granted)
     and not exists (select 1 from public.webhook_configs c where c.routing_rule_id = q.routing_rule_id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   return query
-  select q.id, q.webhook_id, q.lead_id, q.routing_rule_id, q.attempt_number, q.max_attempts,
+  select q.id, coalesce(q.webhook_id, q.id),
+         coalesce(q.lead_id, '00000000-0000-0000-0000-000000000000'::uuid),
+         q.routing_rule_id, q.attempt_number, q.max_attempts,
          q.payload::text, r.webhook_url, c.custom_headers, c.timeout_ms, c.retry_enabled,
-         c.retry_delay_ms, c.retry_backoff_multiplier, c.signing_secret, now()
+         c.retry_delay_ms, c.retry_backoff_multiplier, c.signing_secret, now(),
+         case when c.previous_secret_expires_at > now() then c.previous_signing_secret end
   from public.webhook_queue q
   join public.routing_rules r on r.id = q.routing_rule_id
   join public.webhook_configs c on c.routing_rule_id = q.routing_rule_id
-  where q.id = any (v_expired || v_pending)
+  where q.id = any (v_expired || v_granted)
   order by q.priority desc, q.scheduled_at;
 end;
 $$;
@@ -395,6 +878,7 @@ CREATE FUNCTION public.create_api_key(name text, scopes text[] DEFAULT '{webhook
     SET search_path TO ''
     AS $$
 declare
+  allowed constant text[] := '{webhooks:read,webhooks:replay,webhooks:write}';
   v_user_id uuid := auth.uid();
   v_unknown text;
   v_plain text;
@@ -408,15 +892,16 @@ begin
       using errcode = 'invalid_parameter_value', column = 'name';
   end if;
   if create_api_key.scopes is null or cardinality(create_api_key.scopes) = 0 then
-    raise exception 'scopes must list at least one of webhooks:read, webhooks:replay'
+    raise exception 'scopes must list at least one of %', array_to_string(allowed, ', ')
       using errcode = 'invalid_parameter_value', column = 'scopes';
   end if;
   select s into v_unknown
   from unnest(create_api_key.scopes) as s
-  where s is null or s not in ('webhooks:read', 'webhooks:replay')
+  where s is null or not s = any (allowed)
   limit 1;
   if found then
-    raise exception 'scopes: unknown scope % (allowed: webhooks:read, webhooks:replay)', coalesce(to_json(v_unknown)::text, 'null')
+    raise exception 'scopes: unknown scope % (allowed: %)', coalesce(to_json(v_unknown)::text, 'null'),
+                    array_to_string(allowed, ', ')
       using errcode = 'invalid_parameter_value', column = 'scopes';
   end if;
   if create_api_key.expires_at is not null and create_api_key.expires_at <= now() then
@@ -435,6 +920,33 @@ begin
           (select array_agg(distinct s order by s) from unnest(create_api_key.scopes) as s),
           create_api_key.expires_at, create_api_key.rate_limit_per_minute);
   return v_plain;
+end;
+$$;
+
+
+--
+-- Name: defer_webhook_jobs(text, uuid[], integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.defer_webhook_jobs(worker_id text, ids uuid[], delay_ms integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  deferred integer;
+begin
+  if defer_webhook_jobs.delay_ms is null or defer_webhook_jobs.delay_ms not between 0 and 3600000 then
+    raise exception 'delay_ms must be between 0 and 3600000, got %', coalesce(defer_webhook_jobs.delay_ms::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  update public.webhook_queue q
+  set status = 'pending', locked_by = null, lease_expires_at = null,
+      scheduled_at = greatest(q.scheduled_at, now() + make_interval(secs => defer_webhook_jobs.delay_ms / 1000.0))
+  where q.id = any (defer_webhook_jobs.ids)
+    and q.status = 'processing'
+    and q.locked_by = defer_webhook_jobs.worker_id;
+  get diagnostics deferred = row_count;
+  return deferred;
 end;
 $$;
 
@@ -484,6 +996,32 @@ begin
 
   perform pg_notify('webhook_jobs', '');
   return v_id;
+end;
+$$;
+
+
+--
+-- Name: extend_webhook_leases(text, uuid[], integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.extend_webhook_leases(worker_id text, ids uuid[], lease_seconds integer) RETURNS TABLE(queue_id uuid)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  if extend_webhook_leases.lease_seconds is null or extend_webhook_leases.lease_seconds not between 1 and 86400 then
+    raise exception 'lease_seconds must be between 1 and 86400, got %', coalesce(extend_webhook_leases.lease_seconds::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  return query
+  update public.webhook_queue q
+  set lease_expires_at = greatest(q.lease_expires_at, now() + make_interval(secs => extend_webhook_leases.lease_seconds))
+  where q.id = any (extend_webhook_leases.ids)
+    and q.status = 'processing'
+    and q.locked_by = extend_webhook_leases.worker_id
+    and q.lease_expires_at > now()
+  returning q.id;
 end;
 $$;
 
@@ -557,6 +1095,8 @@ begin
 
   delete from public.webhook_queue q
   where q.status in ('completed', 'failed') and q.completed_at < v_cutoff;
+
+  delete from public.webhook_events e where e.created_at < v_cutoff;
 
   return removed;
 end;
@@ -710,6 +1250,65 @@ $$;
 
 
 --
+-- Name: recover_webhook_deliveries(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_rule uuid := recover_webhook_deliveries.routing_rule_id;
+  v_count integer;
+begin
+  perform public.webhook_require_rule(v_rule);
+  if recover_webhook_deliveries.since is null then
+    raise exception 'since must be a timestamp, e.g. now() - interval ''2 hours''' using errcode = 'invalid_parameter_value';
+  end if;
+  if recover_webhook_deliveries.until is null or recover_webhook_deliveries.until < recover_webhook_deliveries.since then
+    raise exception 'until must be a timestamp not before since' using errcode = 'invalid_parameter_value';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('webhook_recover:' || v_rule::text, 0));
+
+  insert into public.webhook_configs (routing_rule_id) values (v_rule)
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
+
+  -- A webhook-id keeps its rule through replays and recovers, so one pass over the
+  -- rule's rows finds both the failed deliveries and the ids already settled.
+  with rule_rows as materialized (
+    select q.webhook_id, q.lead_id, q.payload, q.webhook_log_id, q.status, q.created_at
+    from public.webhook_queue q
+    where q.routing_rule_id = v_rule
+  ),
+  candidates as (
+    select distinct on (r.webhook_id) r.webhook_id, r.lead_id, r.payload, r.webhook_log_id
+    from rule_rows r
+    where r.created_at >= recover_webhook_deliveries.since
+      and r.created_at < recover_webhook_deliveries.until
+      and r.status = 'failed'
+      and r.lead_id is not null
+      and r.webhook_id not in (select s.webhook_id from rule_rows s
+                               where s.status in ('completed', 'pending', 'processing'))
+    order by r.webhook_id, r.created_at desc
+  ),
+  inserted as (
+    insert into public.webhook_queue
+      (webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload, parent_log_id)
+    select c.webhook_id, c.lead_id, v_rule, 0, 1, public.webhook_max_attempts(v_rule), now(), c.payload, c.webhook_log_id
+    from candidates c
+    returning 1
+  )
+  select count(*) into v_count from inserted;
+
+  if v_count > 0 then
+    perform pg_notify('webhook_jobs', '');
+  end if;
+  return v_count;
+end;
+$$;
+
+
+--
 -- Name: release_webhook_jobs(uuid[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -803,6 +1402,46 @@ $$;
 
 
 --
+-- Name: send_test_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.send_test_webhook(routing_rule_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_rule public.routing_rules%rowtype;
+  v_id uuid := gen_random_uuid();
+begin
+  perform public.webhook_require_rule(send_test_webhook.routing_rule_id);
+  select * into v_rule from public.routing_rules r where r.id = send_test_webhook.routing_rule_id;
+
+  insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
+  on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
+
+  insert into public.webhook_queue
+    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload)
+  values (
+    v_id, v_id, null, v_rule.id, 2147483647, 1, 1, now(),
+    jsonb_build_object(
+      'type', 'webhook.test',
+      'timestamp', now(),
+      'data', jsonb_build_object(
+        'lead_id', '00000000-0000-0000-0000-000000000000'::uuid,
+        'funnel_id', v_rule.funnel_id,
+        'routing_rule_id', v_rule.id,
+        'client_name', v_rule.client_name,
+        'lead', jsonb_build_object('email', 'test.lead@example.com', 'name', 'Test Lead',
+                                   'phone', '+10000000000', 'test', true),
+        'created_at', now())));
+
+  perform pg_notify('webhook_jobs', '');
+  return v_id;
+end;
+$$;
+
+
+--
 -- Name: webhook_headers_problem(jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -872,10 +1511,22 @@ CREATE TABLE public.webhook_configs (
     signing_secret text DEFAULT ('whsec_'::text || encode(extensions.gen_random_bytes(32), 'base64'::text)) NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    paused_at timestamp with time zone,
+    paused_reason text,
+    auto_pause_after_failures integer,
+    secret_overlap_hours integer DEFAULT 24 NOT NULL,
+    max_requests_per_second numeric,
+    previous_signing_secret text,
+    previous_secret_expires_at timestamp with time zone,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    failing_since timestamp with time zone,
+    CONSTRAINT webhook_configs_auto_pause_after_failures_check CHECK (((auto_pause_after_failures IS NULL) OR ((auto_pause_after_failures >= 1) AND (auto_pause_after_failures <= 10000)))),
     CONSTRAINT webhook_configs_custom_headers_check CHECK ((public.webhook_headers_problem(custom_headers) IS NULL)),
+    CONSTRAINT webhook_configs_max_requests_per_second_check CHECK (((max_requests_per_second IS NULL) OR ((max_requests_per_second >= 0.1) AND (max_requests_per_second <= (10000)::numeric)))),
     CONSTRAINT webhook_configs_max_retries_check CHECK (((max_retries >= 0) AND (max_retries <= 20))),
     CONSTRAINT webhook_configs_retry_backoff_multiplier_check CHECK (((retry_backoff_multiplier >= (1)::numeric) AND (retry_backoff_multiplier <= (10)::numeric))),
     CONSTRAINT webhook_configs_retry_delay_ms_check CHECK (((retry_delay_ms >= 100) AND (retry_delay_ms <= 86400000))),
+    CONSTRAINT webhook_configs_secret_overlap_hours_check CHECK (((secret_overlap_hours >= 0) AND (secret_overlap_hours <= 168))),
     CONSTRAINT webhook_configs_signing_secret_check CHECK ((signing_secret ~ '^whsec_[A-Za-z0-9+/]{32,}={0,2}$'::text)),
     CONSTRAINT webhook_configs_timeout_ms_check CHECK (((timeout_ms >= 100) AND (timeout_ms <= 300000)))
 );
@@ -896,6 +1547,34 @@ COMMENT ON COLUMN public.webhook_configs.signing_secret IS 'Standard Webhooks se
 
 
 --
+-- Name: COLUMN webhook_configs.paused_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_configs.paused_at IS 'Set while the rule is paused: its deliveries are held (pending, not attempted). Null: not paused.';
+
+
+--
+-- Name: COLUMN webhook_configs.paused_reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_configs.paused_reason IS 'manual, or auto: ... when auto_pause_after_failures deliveries in a row failed.';
+
+
+--
+-- Name: COLUMN webhook_configs.previous_signing_secret; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_configs.previous_signing_secret IS 'The secret replaced last; requests are signed with it too until previous_secret_expires_at.';
+
+
+--
+-- Name: COLUMN webhook_configs.consecutive_failures; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_configs.consecutive_failures IS 'Deliveries of the rule that ended failed since its last success (kept by webhook_queue_outcomes).';
+
+
+--
 -- Name: update_webhook_config(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -905,7 +1584,9 @@ CREATE FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) 
     AS $$
 declare
   allowed constant text[] := array['custom_headers', 'timeout_ms', 'retry_enabled', 'max_retries',
-                                   'retry_delay_ms', 'retry_backoff_multiplier', 'signing_secret'];
+                                   'retry_delay_ms', 'retry_backoff_multiplier', 'signing_secret',
+                                   'paused', 'auto_pause_after_failures', 'secret_overlap_hours',
+                                   'max_requests_per_second'];
   v_key text;
   v_value jsonb;
   v_row public.webhook_configs;
@@ -928,15 +1609,15 @@ begin
     if jsonb_typeof(v_value) = 'null' then
       continue;
     end if;
-    if v_key in ('timeout_ms', 'max_retries', 'retry_delay_ms')
+    if v_key in ('timeout_ms', 'max_retries', 'retry_delay_ms', 'auto_pause_after_failures', 'secret_overlap_hours')
        and (jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)
             or v_value::numeric not between -2147483648 and 2147483647) then
       raise exception 'invalid webhook config: % must be a whole number, got %', v_key, v_value::text
         using errcode = 'invalid_parameter_value', column = v_key;
-    elsif v_key = 'retry_backoff_multiplier' and jsonb_typeof(v_value) <> 'number' then
+    elsif v_key in ('retry_backoff_multiplier', 'max_requests_per_second') and jsonb_typeof(v_value) <> 'number' then
       raise exception 'invalid webhook config: % must be a number, got %', v_key, v_value::text
         using errcode = 'invalid_parameter_value', column = v_key;
-    elsif v_key = 'retry_enabled' and jsonb_typeof(v_value) <> 'boolean' then
+    elsif v_key in ('retry_enabled', 'paused') and jsonb_typeof(v_value) <> 'boolean' then
       raise exception 'invalid webhook config: % must be true or false, got %', v_key, v_value::text
         using errcode = 'invalid_parameter_value', column = v_key;
     elsif v_key = 'signing_secret' and jsonb_typeof(v_value) <> 'string' then
@@ -973,7 +1654,27 @@ begin
       signing_secret = case when patch ? 'signing_secret'
                             then coalesce(patch ->> 'signing_secret',
                                           'whsec_' || encode(extensions.gen_random_bytes(32), 'base64'))
-                            else c.signing_secret end
+                            else c.signing_secret end,
+      auto_pause_after_failures = case when patch ? 'auto_pause_after_failures'
+                                       then (patch ->> 'auto_pause_after_failures')::numeric::integer
+                                       else c.auto_pause_after_failures end,
+      secret_overlap_hours = case when patch ? 'secret_overlap_hours'
+                                  then coalesce((patch ->> 'secret_overlap_hours')::numeric::integer, 24)
+                                  else c.secret_overlap_hours end,
+      max_requests_per_second = case when patch ? 'max_requests_per_second'
+                                     then (patch ->> 'max_requests_per_second')::numeric
+                                     else c.max_requests_per_second end,
+      -- Pausing a paused rule keeps its first pause; resuming starts a fresh failure count.
+      paused_at = case when not patch ? 'paused' then c.paused_at
+                       when coalesce((patch ->> 'paused')::boolean, false) then coalesce(c.paused_at, now())
+                       else null end,
+      paused_reason = case when not patch ? 'paused' then c.paused_reason
+                           when coalesce((patch ->> 'paused')::boolean, false) then coalesce(c.paused_reason, 'manual')
+                           else null end,
+      consecutive_failures = case when patch ? 'paused' and not coalesce((patch ->> 'paused')::boolean, false)
+                                  then 0 else c.consecutive_failures end,
+      failing_since = case when patch ? 'paused' and not coalesce((patch ->> 'paused')::boolean, false)
+                           then null else c.failing_since end
   where c.routing_rule_id = update_webhook_config.routing_rule_id
   returning c.* into v_row;
 
@@ -992,6 +1693,55 @@ CREATE FUNCTION public.webhook_caller_is_admin() RETURNS boolean
     AS $$
   select coalesce(nullif(current_setting('role', true), 'none'), session_user::text)
          not in ('anon', 'authenticated', 'authenticator')
+$$;
+
+
+--
+-- Name: webhook_configs_keep_previous_secret(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_configs_keep_previous_secret() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if new.signing_secret is distinct from old.signing_secret then
+    if new.secret_overlap_hours > 0 then
+      new.previous_signing_secret := old.signing_secret;
+      new.previous_secret_expires_at := now() + make_interval(hours => new.secret_overlap_hours);
+    else
+      new.previous_signing_secret := null;
+      new.previous_secret_expires_at := null;
+    end if;
+  end if;
+  return new;
+end;
+$$;
+
+
+--
+-- Name: webhook_configs_pause_changed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_configs_pause_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
+  select new.routing_rule_id, r.funnel_id,
+         case when new.paused_at is null then 'rule.resumed' else 'rule.paused' end,
+         case when new.paused_at is null
+              then jsonb_build_object('paused_at', old.paused_at, 'paused_reason', old.paused_reason)
+              else jsonb_build_object('paused_at', new.paused_at, 'reason', new.paused_reason,
+                                      'consecutive_failures', new.consecutive_failures,
+                                      'failing_since', new.failing_since)
+         end
+  from public.routing_rules r
+  where r.id = new.routing_rule_id;
+  perform public.webhook_refresh_held(array[new.routing_rule_id]);
+  return null;
+end;
 $$;
 
 
@@ -1051,13 +1801,48 @@ $_$;
 
 
 --
+-- Name: webhook_configs_validate_breaker(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_configs_validate_breaker() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+  field text;
+begin
+  if new.auto_pause_after_failures is not null and new.auto_pause_after_failures not between 1 and 10000 then
+    field := 'auto_pause_after_failures';
+    problem := format('auto_pause_after_failures must be between 1 and 10000 (or null to turn it off), got %s',
+                      new.auto_pause_after_failures);
+  elsif new.secret_overlap_hours is null or new.secret_overlap_hours not between 0 and 168 then
+    field := 'secret_overlap_hours';
+    problem := format('secret_overlap_hours must be between 0 and 168 (hours), got %s',
+                      coalesce(new.secret_overlap_hours::text, 'null'));
+  elsif new.max_requests_per_second is not null and new.max_requests_per_second not between 0.1 and 10000 then
+    field := 'max_requests_per_second';
+    problem := format('max_requests_per_second must be between 0.1 and 10000 (or null for no limit), got %s',
+                      new.max_requests_per_second);
+  end if;
+  if problem is not null then
+    raise exception 'invalid webhook config: %', problem
+      using errcode = 'check_violation', column = field, table = 'webhook_configs', schema = 'public',
+            constraint = 'webhook_configs_' || field || '_check';
+  end if;
+  return new;
+end;
+$$;
+
+
+--
 -- Name: webhook_queue; Type: TABLE; Schema: public; Owner: -
 --
 
 CREATE TABLE public.webhook_queue (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     webhook_id uuid NOT NULL,
-    lead_id uuid NOT NULL,
+    lead_id uuid,
     routing_rule_id uuid NOT NULL,
     webhook_log_id uuid,
     status public.webhook_queue_status DEFAULT 'pending'::public.webhook_queue_status NOT NULL,
@@ -1073,6 +1858,8 @@ CREATE TABLE public.webhook_queue (
     locked_by text,
     lease_expires_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    held boolean DEFAULT false NOT NULL,
+    rate_reserved boolean DEFAULT false NOT NULL,
     CONSTRAINT webhook_queue_attempt_number_check CHECK (((attempt_number >= 1) AND (attempt_number <= max_attempts))),
     CONSTRAINT webhook_queue_lease_check CHECK (((status = 'processing'::public.webhook_queue_status) = ((locked_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT webhook_queue_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 21)))
@@ -1099,6 +1886,20 @@ COMMENT ON COLUMN public.webhook_queue.attempt_number IS 'Number of the next att
 --
 
 COMMENT ON COLUMN public.webhook_queue.payload IS 'Request body, frozen at enqueue: sent byte-identical (compact jsonb text) on every attempt and replay.';
+
+
+--
+-- Name: COLUMN webhook_queue.held; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.held IS 'True while the pending delivery''s rule is paused or inactive, or its funnel is not active: not claimed.';
+
+
+--
+-- Name: COLUMN webhook_queue.rate_reserved; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.rate_reserved IS 'Its rule''s token was taken when the claim put it off to scheduled_at: it starts then without another.';
 
 
 --
@@ -1199,6 +2000,67 @@ $$;
 
 
 --
+-- Name: webhook_funnels_hold_changed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_funnels_hold_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.webhook_refresh_held(array(select r.id from public.routing_rules r where r.funnel_id = new.id));
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_held_rules(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_held_rules(rule_ids uuid[]) RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select r.id
+  from public.routing_rules r
+  join public.funnels f on f.id = r.funnel_id
+  left join public.webhook_configs c on c.routing_rule_id = r.id
+  where r.id = any (rule_ids)
+    and (not r.is_active or f.status <> 'active' or c.paused_at is not null)
+$$;
+
+
+--
+-- Name: webhook_held_summary(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_held_summary() RETURNS TABLE(routing_rule_id uuid, client_name text, held bigint, reason text, paused_at timestamp with time zone, paused_reason text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with counts as (
+    select q.routing_rule_id, count(*) as held
+    from public.webhook_queue q
+    where q.status = 'pending' and q.held
+    group by q.routing_rule_id
+  )
+  select r.id, r.client_name, coalesce(n.held, 0),
+         case when c.paused_at is not null then 'paused'
+              when not r.is_active then 'rule inactive'
+              when f.status <> 'active' then 'funnel ' || f.status
+              else 'released' end,
+         c.paused_at, c.paused_reason
+  from public.routing_rules r
+  join public.funnels f on f.id = r.funnel_id
+  left join public.webhook_configs c on c.routing_rule_id = r.id
+  left join counts n on n.routing_rule_id = r.id
+  where n.held is not null or c.paused_at is not null
+  order by coalesce(n.held, 0) desc, r.id
+$$;
+
+
+--
 -- Name: webhook_log_search(uuid, text, uuid, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1276,6 +2138,108 @@ $$;
 
 
 --
+-- Name: webhook_queue_hold_new(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_queue_hold_new() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_held uuid[] := array(select public.webhook_held_rules(array(select distinct n.routing_rule_id from new_rows n)));
+begin
+  if cardinality(v_held) > 0 then
+    update public.webhook_queue q
+    set held = true
+    where q.id = any (array(select n.id from new_rows n
+                            where n.routing_rule_id = any (v_held)
+                              and n.status = 'pending' and not n.held and n.lead_id is not null));
+  end if;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_queue_outcomes(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_queue_outcomes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_held uuid[];
+begin
+  -- Claims (rows to processing) and trigger-made hold flips end nothing.
+  if pg_trigger_depth() > 1 or not exists (select 1 from new_rows n where n.status <> 'processing') then
+    return null;
+  end if;
+
+  with ended as materialized (
+    select n.id, n.routing_rule_id, n.status, n.webhook_log_id, n.webhook_id, n.lead_id,
+           n.attempt_number, n.error_message
+    from new_rows n
+    join old_rows o on o.id = n.id
+    where n.status in ('completed', 'failed') and o.status in ('processing', 'pending')
+      and n.webhook_log_id is distinct from o.webhook_log_id
+  ),
+  failed_events as (
+    insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
+    select e.routing_rule_id, r.funnel_id, 'delivery.failed',
+           jsonb_build_object('queue_id', e.id, 'webhook_id', e.webhook_id, 'lead_id', e.lead_id,
+                              'log_id', e.webhook_log_id, 'attempts', e.attempt_number,
+                              'error_type', l.error_type, 'error_message', e.error_message,
+                              'response_status', l.response_status, 'test', e.lead_id is null)
+    from ended e
+    join public.routing_rules r on r.id = e.routing_rule_id
+    left join public.webhook_logs l on l.id = e.webhook_log_id
+    where e.status = 'failed'
+    returning 1
+  ),
+  per_rule as (
+    select e.routing_rule_id,
+           bool_or(e.status = 'completed') as any_success,
+           count(*) filter (where e.status = 'failed') as failures
+    from ended e
+    where e.lead_id is not null
+    group by e.routing_rule_id
+  )
+  update public.webhook_configs c
+  set consecutive_failures = case when p.any_success then 0
+                                  else least(c.consecutive_failures + p.failures, 2147483647) end,
+      failing_since = case when p.any_success then null else coalesce(c.failing_since, now()) end
+  from per_rule p
+  where c.routing_rule_id = p.routing_rule_id
+    and (not p.any_success or c.consecutive_failures > 0);
+
+  update public.webhook_configs c
+  set paused_at = now(),
+      paused_reason = format('auto: %s deliveries in a row failed since %s',
+                             c.consecutive_failures, to_char(c.failing_since at time zone 'UTC',
+                                                             'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+  where c.routing_rule_id in (select n.routing_rule_id from new_rows n where n.status = 'failed')
+    and c.paused_at is null
+    and c.auto_pause_after_failures is not null
+    and c.consecutive_failures >= c.auto_pause_after_failures;
+
+  v_held := array(select public.webhook_held_rules(
+    array(select distinct n.routing_rule_id from new_rows n where n.status = 'pending')));
+  if cardinality(v_held) > 0 then
+    update public.webhook_queue q
+    set held = true
+    where q.id = any (array(select n.id
+                            from new_rows n
+                            join old_rows o on o.id = n.id
+                            where n.status = 'pending' and o.status = 'processing' and not n.held
+                              and n.lead_id is not null and n.routing_rule_id = any (v_held)));
+  end if;
+  return null;
+end;
+$$;
+
+
+--
 -- Name: webhook_queue_summary(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1294,6 +2258,40 @@ CREATE FUNCTION public.webhook_queue_summary() RETURNS TABLE(status public.webho
   left join public.webhook_queue q on q.status = s.status
   group by s.status
   order by s.status
+$$;
+
+
+--
+-- Name: webhook_refresh_held(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_refresh_held(rule_ids uuid[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  -- Arrays, not subqueries: the planner then reads the rules' rows by index.
+  v_held uuid[] := array(select public.webhook_held_rules(rule_ids));
+  v_free uuid[] := array(select r from unnest(rule_ids) as r where r <> all (v_held));
+  released integer := 0;
+begin
+  if cardinality(v_held) > 0 then
+    update public.webhook_queue q
+    set held = true
+    where q.routing_rule_id = any (v_held)
+      and q.status = 'pending' and not q.held and q.lead_id is not null;
+  end if;
+
+  if cardinality(v_free) > 0 then
+    update public.webhook_queue q
+    set held = false
+    where q.routing_rule_id = any (v_free) and q.status = 'pending' and q.held;
+    get diagnostics released = row_count;
+  end if;
+  if released > 0 then
+    perform pg_notify('webhook_jobs', '');
+  end if;
+end;
 $$;
 
 
@@ -1351,6 +2349,23 @@ $$;
 
 
 --
+-- Name: webhook_require_rule(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_require_rule(p_routing_rule_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_routing_rule_id is null or not public.webhook_rule_visible(p_routing_rule_id) then
+    raise exception 'routing rule % not found', p_routing_rule_id
+      using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
+  end if;
+end;
+$$;
+
+
+--
 -- Name: webhook_rule_visible(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1365,6 +2380,21 @@ CREATE FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) RETURNS bool
     where r.id = p_routing_rule_id
       and (public.webhook_caller_is_admin() or f.owner_id = (select auth.uid()))
   )
+$$;
+
+
+--
+-- Name: webhook_rules_hold_changed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_rules_hold_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.webhook_refresh_held(array[new.id]);
+  return null;
+end;
 $$;
 
 
@@ -1588,6 +2618,78 @@ $$;
 
 
 --
+-- Name: webhook_take_tokens(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_take_tokens(picked uuid[]) RETURNS uuid[]
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_limited uuid[];
+  v_granted uuid[];
+begin
+  select coalesce(array_agg(distinct q.routing_rule_id), '{}') into v_limited
+  from public.webhook_queue q
+  join public.webhook_configs c on c.routing_rule_id = q.routing_rule_id
+  where q.id = any (picked) and c.max_requests_per_second is not null and not q.rate_reserved;
+
+  if cardinality(v_limited) = 0 then
+    return picked;
+  end if;
+
+  insert into public.webhook_rate_buckets (routing_rule_id, tokens, updated_at)
+  select c.routing_rule_id, greatest(c.max_requests_per_second, 1), now()
+  from public.webhook_configs c
+  where c.routing_rule_id = any (v_limited)
+  on conflict (routing_rule_id) do nothing;
+
+  with buckets as materialized (
+    select b.routing_rule_id,
+           c.max_requests_per_second::double precision as rate,
+           least(greatest(c.max_requests_per_second::double precision, 1),
+                 b.tokens + extract(epoch from now() - b.updated_at) * c.max_requests_per_second::double precision)
+             as available
+    from public.webhook_rate_buckets b
+    join public.webhook_configs c on c.routing_rule_id = b.routing_rule_id
+    where b.routing_rule_id = any (v_limited)
+    order by b.routing_rule_id
+    for update of b
+  ),
+  ranked as materialized (
+    select q.id, q.routing_rule_id, b.rate, b.available,
+           row_number() over (partition by q.routing_rule_id order by q.priority desc, q.scheduled_at, q.id) as rn,
+           count(*) over (partition by q.routing_rule_id) as wanted
+    from public.webhook_queue q
+    join buckets b on b.routing_rule_id = q.routing_rule_id
+    where q.id = any (picked) and not q.rate_reserved
+  ),
+  spent as (
+    update public.webhook_rate_buckets b
+    set tokens = k.available - k.wanted, updated_at = now()
+    from (select distinct r.routing_rule_id, r.available, r.wanted from ranked r) k
+    where b.routing_rule_id = k.routing_rule_id
+    returning 1
+  ),
+  put_off as (
+    update public.webhook_queue q
+    set scheduled_at = now() + make_interval(secs => (r.rn - r.available) / r.rate),
+        rate_reserved = true
+    from ranked r
+    where q.id = r.id and r.rn > floor(r.available)
+    returning q.id
+  )
+  -- spent and put_off run although nothing reads them (data-modifying CTEs always do).
+  select coalesce(array_agg(p.id), '{}') into v_granted
+  from unnest(picked) as p(id)
+  where p.id not in (select r.id from ranked r where r.rn > floor(r.available));
+
+  return v_granted;
+end;
+$$;
+
+
+--
 -- Name: api_keys; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1606,7 +2708,7 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_key_hash_check CHECK ((key_hash ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT api_keys_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
     CONSTRAINT api_keys_rate_limit_per_minute_check CHECK (((rate_limit_per_minute >= 1) AND (rate_limit_per_minute <= 10000))),
-    CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) > 0) AND (scopes <@ '{webhooks:read,webhooks:replay}'::text[])))
+    CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) > 0) AND (scopes <@ '{webhooks:read,webhooks:replay,webhooks:write}'::text[])))
 );
 
 
@@ -1696,6 +2798,46 @@ CREATE TABLE public.routing_rules (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
+
+
+--
+-- Name: webhook_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    routing_rule_id uuid NOT NULL,
+    funnel_id uuid,
+    type text NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_events_type_check CHECK ((type = ANY (ARRAY['rule.paused'::text, 'rule.resumed'::text, 'delivery.failed'::text])))
+);
+
+
+--
+-- Name: TABLE webhook_events; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_events IS 'What happened to a rule: rule.paused, rule.resumed, delivery.failed. Written by the system; purged with the logs.';
+
+
+--
+-- Name: webhook_rate_buckets; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_rate_buckets (
+    routing_rule_id uuid NOT NULL,
+    tokens double precision NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: TABLE webhook_rate_buckets; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_rate_buckets IS 'Token bucket per rule with max_requests_per_second, kept by claim_webhook_jobs.';
 
 
 --
@@ -1803,6 +2945,14 @@ ALTER TABLE ONLY public.webhook_configs
 
 
 --
+-- Name: webhook_events webhook_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_events
+    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: webhook_logs webhook_logs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1816,6 +2966,14 @@ ALTER TABLE ONLY public.webhook_logs
 
 ALTER TABLE ONLY public.webhook_queue
     ADD CONSTRAINT webhook_queue_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_rate_buckets webhook_rate_buckets_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_rate_buckets
+    ADD CONSTRAINT webhook_rate_buckets_pkey PRIMARY KEY (routing_rule_id);
 
 
 --
@@ -1877,6 +3035,34 @@ CREATE INDEX routing_rules_funnel_id_idx ON public.routing_rules USING btree (fu
 
 
 --
+-- Name: webhook_configs_rate_limited_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_configs_rate_limited_idx ON public.webhook_configs USING btree (routing_rule_id) WHERE (max_requests_per_second IS NOT NULL);
+
+
+--
+-- Name: webhook_events_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_events_created_at_idx ON public.webhook_events USING btree (created_at);
+
+
+--
+-- Name: webhook_events_funnel_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_events_funnel_id_idx ON public.webhook_events USING btree (funnel_id);
+
+
+--
+-- Name: webhook_events_routing_rule_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_events_routing_rule_id_created_at_idx ON public.webhook_events USING btree (routing_rule_id, created_at DESC);
+
+
+--
 -- Name: webhook_logs_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1905,17 +3091,17 @@ CREATE INDEX webhook_logs_queue_id_idx ON public.webhook_logs USING btree (queue
 
 
 --
--- Name: webhook_logs_routing_rule_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: webhook_logs_routing_rule_id_created_at_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX webhook_logs_routing_rule_id_created_at_idx ON public.webhook_logs USING btree (routing_rule_id, created_at DESC);
+CREATE INDEX webhook_logs_routing_rule_id_created_at_id_idx ON public.webhook_logs USING btree (routing_rule_id, created_at DESC, id DESC);
 
 
 --
 -- Name: webhook_queue_claim_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX webhook_queue_claim_idx ON public.webhook_queue USING btree (priority DESC, scheduled_at) WHERE (status = 'pending'::public.webhook_queue_status);
+CREATE INDEX webhook_queue_claim_idx ON public.webhook_queue USING btree (priority DESC, scheduled_at) WHERE ((status = 'pending'::public.webhook_queue_status) AND (NOT held));
 
 
 --
@@ -1923,6 +3109,13 @@ CREATE INDEX webhook_queue_claim_idx ON public.webhook_queue USING btree (priori
 --
 
 CREATE INDEX webhook_queue_finished_idx ON public.webhook_queue USING btree (completed_at) WHERE (status = ANY (ARRAY['completed'::public.webhook_queue_status, 'failed'::public.webhook_queue_status]));
+
+
+--
+-- Name: webhook_queue_held_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_held_idx ON public.webhook_queue USING btree (routing_rule_id) WHERE ((status = 'pending'::public.webhook_queue_status) AND held);
 
 
 --
@@ -1961,10 +3154,45 @@ CREATE INDEX webhook_queue_webhook_log_id_idx ON public.webhook_queue USING btre
 
 
 --
+-- Name: funnels funnels_webhook_hold; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER funnels_webhook_hold AFTER UPDATE OF status ON public.funnels FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION public.webhook_funnels_hold_changed();
+
+
+--
 -- Name: leads leads_enqueue_webhooks; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER leads_enqueue_webhooks AFTER INSERT ON public.leads REFERENCING NEW TABLE AS new_leads FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_enqueue_new_leads();
+
+
+--
+-- Name: routing_rules routing_rules_webhook_hold; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER routing_rules_webhook_hold AFTER UPDATE OF is_active, funnel_id ON public.routing_rules FOR EACH ROW WHEN (((old.is_active IS DISTINCT FROM new.is_active) OR (old.funnel_id IS DISTINCT FROM new.funnel_id))) EXECUTE FUNCTION public.webhook_rules_hold_changed();
+
+
+--
+-- Name: webhook_configs webhook_configs_inserted_paused; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_configs_inserted_paused AFTER INSERT ON public.webhook_configs FOR EACH ROW WHEN ((new.paused_at IS NOT NULL)) EXECUTE FUNCTION public.webhook_configs_pause_changed();
+
+
+--
+-- Name: webhook_configs webhook_configs_keep_previous_secret; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_configs_keep_previous_secret BEFORE UPDATE OF signing_secret ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_keep_previous_secret();
+
+
+--
+-- Name: webhook_configs webhook_configs_pause_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_configs_pause_changed AFTER UPDATE OF paused_at ON public.webhook_configs FOR EACH ROW WHEN ((old.paused_at IS DISTINCT FROM new.paused_at)) EXECUTE FUNCTION public.webhook_configs_pause_changed();
 
 
 --
@@ -1975,10 +3203,31 @@ CREATE TRIGGER webhook_configs_validate BEFORE INSERT OR UPDATE ON public.webhoo
 
 
 --
+-- Name: webhook_configs webhook_configs_validate_breaker; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_configs_validate_breaker BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_validate_breaker();
+
+
+--
 -- Name: webhook_queue webhook_queue_default_webhook_id; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER webhook_queue_default_webhook_id BEFORE INSERT ON public.webhook_queue FOR EACH ROW WHEN ((new.webhook_id IS NULL)) EXECUTE FUNCTION public.webhook_queue_default_webhook_id();
+
+
+--
+-- Name: webhook_queue webhook_queue_hold_new; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_queue_hold_new AFTER INSERT ON public.webhook_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_queue_hold_new();
+
+
+--
+-- Name: webhook_queue webhook_queue_outcomes; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_queue_outcomes AFTER UPDATE ON public.webhook_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_queue_outcomes();
 
 
 --
@@ -2058,6 +3307,22 @@ ALTER TABLE ONLY public.webhook_configs
 
 
 --
+-- Name: webhook_events webhook_events_funnel_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_events
+    ADD CONSTRAINT webhook_events_funnel_id_fkey FOREIGN KEY (funnel_id) REFERENCES public.funnels(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_events webhook_events_routing_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_events
+    ADD CONSTRAINT webhook_events_routing_rule_id_fkey FOREIGN KEY (routing_rule_id) REFERENCES public.routing_rules(id) ON DELETE CASCADE;
+
+
+--
 -- Name: webhook_logs webhook_logs_lead_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2119,6 +3384,14 @@ ALTER TABLE ONLY public.webhook_queue
 
 ALTER TABLE ONLY public.webhook_queue
     ADD CONSTRAINT webhook_queue_webhook_log_id_fkey FOREIGN KEY (webhook_log_id) REFERENCES public.webhook_logs(id) ON DELETE SET NULL;
+
+
+--
+-- Name: webhook_rate_buckets webhook_rate_buckets_routing_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_rate_buckets
+    ADD CONSTRAINT webhook_rate_buckets_routing_rule_id_fkey FOREIGN KEY (routing_rule_id) REFERENCES public.routing_rules(id) ON DELETE CASCADE;
 
 
 --
@@ -2222,6 +3495,19 @@ CREATE POLICY webhook_configs_owner_update ON public.webhook_configs FOR UPDATE 
 
 
 --
+-- Name: webhook_events; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_events webhook_events_owner_select; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY webhook_events_owner_select ON public.webhook_events FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+
+
+--
 -- Name: webhook_logs; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -2246,6 +3532,12 @@ ALTER TABLE public.webhook_queue ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY webhook_queue_owner_select ON public.webhook_queue FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
+
+--
+-- Name: webhook_rate_buckets; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_rate_buckets ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: webhook_settings; Type: ROW SECURITY; Schema: public; Owner: -
@@ -2276,6 +3568,44 @@ GRANT USAGE ON SCHEMA public TO service_role;
 
 
 --
+-- Name: FUNCTION api_act_as(p_user_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_act_as(p_user_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_caller(p_scope text, p_endpoint text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_caller(p_scope text, p_endpoint text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_caller_uncounted(p_scope text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_caller_uncounted(p_scope text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_cancel_webhook_deliveries(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_config_view(p_routing_rule_id uuid, p_show_secret boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2290,6 +3620,16 @@ REVOKE ALL ON FUNCTION public.api_key_authenticate(p_scope text, p_endpoint text
 
 
 --
+-- Name: FUNCTION api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION api_replay_webhook(log_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2300,10 +3640,47 @@ GRANT ALL ON FUNCTION public.api_replay_webhook(log_id uuid) TO service_role;
 
 
 --
+-- Name: FUNCTION api_require_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_send_test_webhook(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_update_webhook_config(routing_rule_id uuid, patch jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO anon;
+GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO service_role;
+
+
+--
 -- Name: FUNCTION api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_webhook_config(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) TO service_role;
 
 
 --
@@ -2312,6 +3689,46 @@ REVOKE ALL ON FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_
 
 GRANT ALL ON TABLE public.webhook_logs TO service_role;
 GRANT SELECT ON TABLE public.webhook_logs TO authenticated;
+
+
+--
+-- Name: FUNCTION api_webhook_delivery_attempt(delivery_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_events(routing_rule_id uuid, since timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_log_chain(log_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) TO service_role;
 
 
 --
@@ -2325,6 +3742,16 @@ GRANT ALL ON FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text,
 
 
 --
+-- Name: FUNCTION api_webhook_rules(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_rules() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_rules() TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_rules() TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_rules() TO service_role;
+
+
+--
 -- Name: FUNCTION api_webhook_stats(routing_rule_id uuid, days integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2335,11 +3762,30 @@ GRANT ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days intege
 
 
 --
--- Name: FUNCTION claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer) TO service_role;
+REVOKE ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) TO service_role;
+
+
+--
+-- Name: FUNCTION cancel_webhook_deliveries(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.cancel_webhook_deliveries(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_webhook_deliveries(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.cancel_webhook_deliveries(routing_rule_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer, queue_ids uuid[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer, queue_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_webhook_jobs(worker_id text, max_jobs integer, lease_seconds integer, queue_ids uuid[]) TO service_role;
 
 
 --
@@ -2352,12 +3798,28 @@ GRANT ALL ON FUNCTION public.create_api_key(name text, scopes text[], expires_at
 
 
 --
+-- Name: FUNCTION defer_webhook_jobs(worker_id text, ids uuid[], delay_ms integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.defer_webhook_jobs(worker_id text, ids uuid[], delay_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.defer_webhook_jobs(worker_id text, ids uuid[], delay_ms integer) TO service_role;
+
+
+--
 -- Name: FUNCTION enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer) TO authenticated;
 GRANT ALL ON FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, priority integer) TO service_role;
+
+
+--
+-- Name: FUNCTION extend_webhook_leases(worker_id text, ids uuid[], lease_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.extend_webhook_leases(worker_id text, ids uuid[], lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.extend_webhook_leases(worker_id text, ids uuid[], lease_seconds integer) TO service_role;
 
 
 --
@@ -2391,6 +3853,15 @@ GRANT ALL ON FUNCTION public.purge_webhook_logs() TO service_role;
 
 REVOKE ALL ON FUNCTION public.record_webhook_attempts(results jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.record_webhook_attempts(results jsonb) TO service_role;
+
+
+--
+-- Name: FUNCTION recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO service_role;
 
 
 --
@@ -2428,6 +3899,15 @@ GRANT ALL ON FUNCTION public.revoke_api_key(id uuid) TO service_role;
 
 
 --
+-- Name: FUNCTION send_test_webhook(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.send_test_webhook(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.send_test_webhook(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.send_test_webhook(routing_rule_id uuid) TO service_role;
+
+
+--
 -- Name: FUNCTION webhook_headers_problem(headers jsonb); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2461,11 +3941,34 @@ REVOKE ALL ON FUNCTION public.webhook_caller_is_admin() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION webhook_configs_keep_previous_secret(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_configs_keep_previous_secret() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_configs_keep_previous_secret() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_configs_pause_changed(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_configs_pause_changed() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION webhook_configs_validate(); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.webhook_configs_validate() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_configs_validate() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_configs_validate_breaker(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_configs_validate_breaker() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_configs_validate_breaker() TO service_role;
 
 
 --
@@ -2497,6 +4000,28 @@ GRANT ALL ON FUNCTION public.webhook_effective_config(routing_rule_id uuid) TO s
 --
 
 REVOKE ALL ON FUNCTION public.webhook_enqueue_new_leads() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_funnels_hold_changed(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_funnels_hold_changed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_held_rules(rule_ids uuid[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_held_rules(rule_ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_held_summary(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_held_summary() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_held_summary() TO service_role;
 
 
 --
@@ -2532,11 +4057,32 @@ GRANT ALL ON FUNCTION public.webhook_queue_default_webhook_id() TO service_role;
 
 
 --
+-- Name: FUNCTION webhook_queue_hold_new(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_queue_hold_new() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_queue_outcomes(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_queue_outcomes() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION webhook_queue_summary(); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.webhook_queue_summary() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_queue_summary() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_refresh_held(rule_ids uuid[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_refresh_held(rule_ids uuid[]) FROM PUBLIC;
 
 
 --
@@ -2547,10 +4093,24 @@ REVOKE ALL ON FUNCTION public.webhook_replay_log(p_log_id uuid) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION webhook_require_rule(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_require_rule(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION webhook_rule_visible(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_rules_hold_changed(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_rules_hold_changed() FROM PUBLIC;
 
 
 --
@@ -2594,6 +4154,13 @@ GRANT ALL ON FUNCTION public.webhook_stats_rebuild() TO service_role;
 --
 
 REVOKE ALL ON FUNCTION public.webhook_stats_remove_deleted() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_take_tokens(picked uuid[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_take_tokens(picked uuid[]) FROM PUBLIC;
 
 
 --
@@ -2643,6 +4210,21 @@ GRANT ALL ON TABLE public.leads TO service_role;
 GRANT ALL ON TABLE public.routing_rules TO anon;
 GRANT ALL ON TABLE public.routing_rules TO authenticated;
 GRANT ALL ON TABLE public.routing_rules TO service_role;
+
+
+--
+-- Name: TABLE webhook_events; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.webhook_events TO service_role;
+GRANT SELECT ON TABLE public.webhook_events TO authenticated;
+
+
+--
+-- Name: TABLE webhook_rate_buckets; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.webhook_rate_buckets TO service_role;
 
 
 --
