@@ -39,6 +39,10 @@ def test_pause_resume_test_and_cancel_from_the_rule_page(browser: Any, server: S
     owner = asyncio.run(seed())
     rule = owner.rule_id
     find = browser.find_element
+
+    def click(element_id: str) -> None:
+        # The live refresh redraws the action bar; a button found just before a redraw is stale.
+        eventually(lambda: find(By.ID, element_id).click() or True, what=f"a click on #{element_id}")
     browser.get(f"{server.base_url}/rules/{rule}#token={owner.jwt}")
 
     eventually(lambda: find(By.ID, "pause-button"), what="the Pause button").click()
@@ -49,15 +53,15 @@ def test_pause_resume_test_and_cancel_from_the_rule_page(browser: Any, server: S
     assert sql(server.dsn, "select paused_at is not null from webhook_configs where routing_rule_id = $1", rule)[0][0]
     eventually(lambda: "rule.paused" in find(By.ID, "events-card").text, what="the rule.paused event")
 
-    find(By.ID, "test-button").click()
+    click("test-button")
     eventually(lambda: sql(server.dsn, "select count(*) from webhook_queue where routing_rule_id = $1"
                            " and payload ->> 'type' = 'webhook.test'", rule)[0][0] == 1, what="the test delivery")
 
-    find(By.ID, "cancel-button").click()
+    click("cancel-button")
     browser.switch_to.alert.accept()
     eventually(lambda: sql(server.dsn, "select count(*) from webhook_queue where routing_rule_id = $1"
                            " and error_message = 'cancelled'", rule)[0][0] >= 1, what="the cancelled delivery")
 
-    find(By.ID, "resume-button").click()
+    click("resume-button")
     eventually(lambda: find(By.ID, "pause-button"), what="the Pause button again")
     assert "Active" in find(By.CSS_SELECTOR, "#rule-head .badge").text
