@@ -12,7 +12,6 @@ Address Registries written out as data, not from one Python version's `ipaddress
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import ipaddress
 import re
@@ -362,7 +361,7 @@ class CheckedResolver(AbstractResolver):
         return results
 
     async def close(self) -> None:
-        """Nothing to release: lookups go through the event loop's getaddrinfo."""
+        """Nothing to release: lookups run on sidecar.resolve's own threads, shared by every resolver."""
 
 
 async def _getaddrinfo(host: str, port: int, family: int) -> list[ResolveResult]:
