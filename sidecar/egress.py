@@ -23,6 +23,8 @@ from urllib.parse import unquote
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from sidecar.resolve import lookup
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ALLOW_HINT = "set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow it"
@@ -366,8 +368,6 @@ class CheckedResolver(AbstractResolver):
 
 async def _getaddrinfo(host: str, port: int, family: int) -> list[ResolveResult]:
     # sidecar/resolve.py: its own threads, so a name whose DNS never answers stalls only itself.
-    from sidecar.resolve import lookup
-
     infos = await lookup(host, family)
     results = [_to_result(host, port, info) for info in infos]
     if not results:
