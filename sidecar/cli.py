@@ -229,6 +229,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) ->
     try:
         async with _deliverer(settings) as deliverer:
             worker = Worker(store, deliverer, WorkerOptions.from_settings(settings), events)
+            if metrics is not None:
+                metrics.watch_unrecorded(worker.unrecorded_since)
             _stop_on_signals(worker)
             _note(f"worker {settings.worker_id} delivering over {store.transport}"
                   f"{' until nothing is due' if args.once else ''}")

@@ -14,15 +14,8 @@ import pytest
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
-from sidecar.worker import (
-    LEASE_MARGIN_S,
-    HostLoad,
-    new_log_id,
-    Worker,
-    WorkerOptions,
-    host_key,
-    remaining_delay_ms,
-)
+from sidecar.recorder import new_log_id, remaining_delay_ms
+from sidecar.worker import LEASE_MARGIN_S, HostLoad, Worker, WorkerOptions, host_key
 
 
 def make_job(url: str = "https://a.example/hook", **changes: object) -> Job:
