@@ -7,7 +7,7 @@ Flow of one delivery through a worker:
          target host has fewer than `per_host_concurrency` attempts under way;
          a job held up by its host lets later jobs for other hosts go first
       -> attempt (Deliverer; an Outcome value, never an exception)
-      -> retry policy (retry.retry_delay_ms)
+      -> decision (decide.decide: success, retrying in N ms, or failed)
       -> Recorder (sidecar/recorder.py) -> record_webhook_attempts in batches
 
 Leases. A worker claims with WEBHOOK_LEASE_SECONDS, raised to the longest `timeout_ms`
@@ -42,7 +42,8 @@ from tenacity import RetryCallState
 from sidecar.domain import Job, Outcome
 from sidecar.events import NoEvents, WorkerEvents
 from sidecar.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
-from sidecar.retry import db_retrying, retry_delay_ms
+from sidecar.decide import decide
+from sidecar.retry import db_retrying
 from sidecar.settings import Settings
 from sidecar.store import Store, StoreError, is_transient
 
@@ -83,20 +84,6 @@ class WorkerOptions:
             lease_seconds=settings.lease_seconds,
             shutdown_grace_s=settings.shutdown_grace_seconds,
         )
-
-
-def policy_delay_ms(job: Job, outcome: Outcome) -> int | None:
-    """The retry policy's delay after this attempt, counted from when it ended; None if final."""
-    error_type = None if outcome.success else (outcome.error_type or "http_error")
-    return retry_delay_ms(
-        job.attempt_number,
-        job.max_attempts,
-        error_type,
-        outcome.retry_after_s,
-        retry_enabled=job.retry_enabled,
-        retry_delay_ms=job.retry_delay_ms,
-        multiplier=job.retry_backoff_multiplier,
-    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -402,7 +389,7 @@ class Worker:
                 raise
         finally:
             del self._state.running[job.queue_id]
-        delay_ms = policy_delay_ms(job, outcome)
+        delay_ms = decide(job, outcome).retry_in_ms
         if delay_ms is not None:
             self._wake_after(delay_ms / 1000)
         self._events.attempt_finished(job, outcome, delay_ms)
