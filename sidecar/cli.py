@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import math
 import re
 import signal
 import sys
@@ -261,6 +262,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) ->
     try:
         async with _deliverer(settings) as deliverer:
             worker = Worker(store, deliverer, WorkerOptions.from_settings(settings), events)
+            if metrics is not None:
+                metrics.watch_unrecorded(worker.unrecorded_since)
             _stop_on_signals(worker)
             _note(f"worker {settings.worker_id} delivering over {store.transport}"
                   f"{' until nothing is due' if args.once else ''}")
@@ -317,10 +320,22 @@ async def queue_snapshot(store: Store) -> QueueSnapshot:
     pending = next((r for r in rows if r["status"] == "pending"), None)
     oldest_due = None
     if pending and pending["due_now"] and pending["oldest_scheduled_at"]:
-        scheduled = datetime.fromisoformat(str(pending["oldest_scheduled_at"]))
-        oldest_due = max(0.0, (datetime.now(timezone.utc) - scheduled).total_seconds())
+        oldest_due = max(0.0, time.time() - unix_seconds(pending["oldest_scheduled_at"]))
     return QueueSnapshot(counts, oldest_due, held=sum(int(r["held"]) for r in held),
                          paused_rules=sum(1 for r in held if r["paused_at"] is not None))
+
+
+def unix_seconds(value: Any) -> float:
+    """A timestamp as the database renders it in JSON; past Python's dates ('infinity', year
+    20000, BC) it is +-infinity, so a queue read never fails on a date the database allows."""
+    if isinstance(value, datetime):
+        return value.timestamp() if value.tzinfo else value.replace(tzinfo=timezone.utc).timestamp()
+    text = str(value).strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return -math.inf if text.startswith("-") or text.endswith("BC") else math.inf
+    return moment.timestamp() if moment.tzinfo else moment.replace(tzinfo=timezone.utc).timestamp()
 
 
 # -- replay -------------------------------------------------------------------------
@@ -467,7 +482,7 @@ def _log_view(row: Row) -> Row:
     if row.get("error_type"):
         error = f"{row['error_type']}: {error}"
     return {**row, "attempt": f"{row.get('attempt_number')}/{row.get('max_attempts')}",
-            "created_at": str(row.get("created_at", ""))[:23], "error": error}
+            "created_at": render.moment(row.get("created_at"), millis=True), "error": error}
 
 
 async def cmd_queue(args: argparse.Namespace, settings: Settings, store: Store) -> int:
@@ -477,8 +492,8 @@ async def cmd_queue(args: argparse.Namespace, settings: Settings, store: Store) 
         print(render.as_json({"statuses": rows, "held_by_rule": held}))
         return 0
     print(render.table(
-        [{**r, "oldest_scheduled_at": str(r["oldest_scheduled_at"] or "")[:19],
-          "next_scheduled_at": str(r["next_scheduled_at"] or "")[:19]} for r in rows], QUEUE_COLUMNS))
+        [{**r, "oldest_scheduled_at": render.moment(r["oldest_scheduled_at"]),
+          "next_scheduled_at": render.moment(r["next_scheduled_at"])} for r in rows], QUEUE_COLUMNS))
     if held:
         print(f"\nheld deliveries (pending, not sent until the hold ends):\n{render.table(held, HELD_COLUMNS)}")
     return 0

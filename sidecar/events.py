@@ -21,6 +21,9 @@ class WorkerEvents(Protocol):
 
     def database_reachable(self, ok: bool) -> None: ...
 
+    def result_dropped(self, job: Job, reason: str) -> None:
+        """A result set aside for good: `delivery_gone` (nothing to record it on) or `refused`."""
+
 
 class NoEvents:
     """The default listener: ignores everything."""
@@ -41,4 +44,7 @@ class NoEvents:
         return None
 
     def database_reachable(self, ok: bool) -> None:
+        return None
+
+    def result_dropped(self, job: Job, reason: str) -> None:
         return None

@@ -41,3 +41,6 @@ class FanOut:
 
     def database_reachable(self, ok: bool) -> None:
         self._each(lambda listener: listener.database_reachable(ok), "database_reachable")
+
+    def result_dropped(self, job: Job, reason: str) -> None:
+        self._each(lambda listener: listener.result_dropped(job, reason), "result_dropped")

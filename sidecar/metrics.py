@@ -73,6 +73,7 @@ class Metrics:
         self.unreachable_limit_s = unreachable_limit_s
         self._clock = clock
         self._unreachable_since: float | None = None
+        self._unrecorded_since: Callable[[], float | None] = lambda: None
         self._define_attempt_series()
         self._define_database_series()
         self._define_queue_series()
@@ -111,6 +112,10 @@ class Metrics:
         self.record_batch = Histogram(
             "webhook_record_batch_size", "Attempt results written per record call", buckets=BATCH_BUCKETS,
             registry=r,
+        )
+        self.results_dropped = Counter(
+            "webhook_results_dropped", "Attempt results given up on, by reason (delivery_gone, refused)",
+            ["reason"], registry=r,
         )
         self.database_up = Gauge(
             "webhook_database_up", "1 when the last database call succeeded, 0 when it failed", registry=r,
@@ -162,6 +167,9 @@ class Metrics:
         self.record_duration.observe(seconds)
         self.record_batch.observe(count)
 
+    def result_dropped(self, job: Job, reason: str) -> None:
+        self.results_dropped.labels(reason).inc()
+
     def database_reachable(self, ok: bool) -> None:
         self.database_up.set(1 if ok else 0)
         if ok:
@@ -195,14 +203,21 @@ class Metrics:
         self.observe_queue(result)
         return True
 
+    def watch_unrecorded(self, since: Callable[[], float | None]) -> None:
+        """Read the arrival time (on `clock`) of the oldest result not yet recorded, at each health check."""
+        self._unrecorded_since = since
+
     def health(self) -> Health:
-        """Unhealthy once the database has been unreachable for longer than the limit."""
-        if self._unreachable_since is None:
-            return Health(True, "ok")
-        down_for = self._clock() - self._unreachable_since
-        if down_for <= self.unreachable_limit_s:
-            return Health(True, "ok")
-        return Health(False, f"database unreachable for {down_for:.0f} s (limit {self.unreachable_limit_s:g} s)")
+        """Unhealthy once the database has been unreachable, or a result has waited unrecorded,
+        for longer than the limit."""
+        limit = self.unreachable_limit_s
+        now = self._clock()
+        if self._unreachable_since is not None and now - self._unreachable_since > limit:
+            return Health(False, f"database unreachable for {now - self._unreachable_since:.0f} s (limit {limit:g} s)")
+        waiting_since = self._unrecorded_since()
+        if waiting_since is not None and now - waiting_since > limit:
+            return Health(False, f"results unrecorded for {now - waiting_since:.0f} s (limit {limit:g} s)")
+        return Health(True, "ok")
 
 
 # -- HTTP ----------------------------------------------------------------------

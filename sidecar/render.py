@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 MAX_CELL = 60
+_ISO_MOMENT = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?")
+
+
+def moment(value: Any, millis: bool = False) -> str:
+    """A timestamp as `YYYY-MM-DD HH:MM:SS[.mmm]`; one outside that shape ('infinity',
+    year 20000) as the database wrote it, never an error."""
+    if value is None:
+        return ""
+    text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
+    match = _ISO_MOMENT.match(text)
+    if match is None:
+        return text
+    day, clock, fraction = match.groups()
+    return f"{day} {clock}" + ((fraction or ".000")[:4].ljust(4, "0") if millis else "")
 
 
 def cell(value: Any, width: int = MAX_CELL) -> str:

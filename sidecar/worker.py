@@ -8,8 +8,8 @@ Flow of one delivery through a worker:
          a job held up by its host lets later jobs for other hosts go first
       -> (lease extended, if its own timeout needs a longer one)
       -> attempt (Deliverer; an Outcome value, never an exception)
-      -> retry policy (retry.retry_delay_ms)
-      -> Recorder buffer -> record_webhook_attempts in batches
+      -> decision (decide.decide: success, retrying in N ms, or failed)
+      -> Recorder (sidecar/recorder.py) -> record_webhook_attempts in batches
 
 Isolation between tenants. Deliveries waiting for a busy host hold claim room that
 other tenants' work needs, so a slow host may keep only its `per_host_concurrency`
@@ -47,7 +47,6 @@ import asyncio
 import functools
 import logging
 import math
-import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
@@ -58,18 +57,18 @@ from uuid import UUID
 from tenacity import RetryCallState
 from yarl import URL
 
-from sidecar.domain import AttemptResult, Job, Outcome
+from sidecar.decide import decide
+from sidecar.domain import Job, Outcome
 from sidecar.events import NoEvents, WorkerEvents
 from sidecar.hostload import HostLoad
-from sidecar.retry import db_retrying, retry_delay_ms
+from sidecar.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
+from sidecar.retry import db_retrying
 from sidecar.settings import Settings
 from sidecar.store import Store, StoreError, is_transient
 
 log = logging.getLogger("sidecar.worker")
 
 LEASE_MARGIN_S = 5.0
-RECORD_BATCH_SIZE = 100
-RECORD_MAX_WAIT_S = 0.005
 FINAL_FLUSH_LIMIT_S = 60.0
 RETRY_WAKE_MARGIN_S = 0.02  # past the retry's due time, so the claim finds it due
 
@@ -106,27 +105,6 @@ class WorkerOptions:
         )
 
 
-def policy_delay_ms(job: Job, outcome: Outcome) -> int | None:
-    """The retry policy's delay after this attempt, counted from when it ended; None if final."""
-    error_type = None if outcome.success else (outcome.error_type or "http_error")
-    return retry_delay_ms(
-        job.attempt_number,
-        job.max_attempts,
-        error_type,
-        outcome.retry_after_s,
-        retry_enabled=job.retry_enabled,
-        retry_delay_ms=job.retry_delay_ms,
-        multiplier=job.retry_backoff_multiplier,
-    )
-
-
-def remaining_delay_ms(delay_ms: int | None, ended_at: float, now: float) -> int | None:
-    """What is left of the policy's delay at `now`: the database schedules from its own now()."""
-    if delay_ms is None:
-        return None
-    return max(0, delay_ms - math.floor((now - ended_at) * 1000))
-
-
 @functools.lru_cache(maxsize=4096)
 def host_key(url: str) -> str:
     """The per-host limit's key: `host:port`, the host lowercased and IDNA-encoded, the port
@@ -157,183 +135,6 @@ async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
         )
 
 
-class _LogIds:
-    """Random (version 4) uuids as text, from 4 KiB of OS randomness at a time.
-
-    One per attempt: uuid.uuid4() makes a getrandom call and a UUID object for each,
-    which showed up at ~2 % of the sidecar's CPU in the throughput run.
-    """
-
-    _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._at = 0
-
-    def __call__(self) -> str:
-        if self._at >= len(self._pool):
-            self._pool, self._at = os.urandom(4096), 0
-        h = self._pool[self._at:self._at + 16].hex()
-        self._at += 16
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{self._VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-new_log_id = _LogIds()
-
-
-@dataclass(slots=True)
-class _Finished:
-    """An attempt waiting to be recorded; its retry delay is aged when it is written."""
-
-    job: Job
-    outcome: Outcome
-    delay_ms: int | None
-    # The log row's id, fixed before the first write: a write that committed but whose
-    # reply was lost is sent again, and the database must know it already has it.
-    log_id: str = field(default_factory=new_log_id)
-    sent: bool = False  # once sent, the database checks log_id before recording it again
-
-
-class Recorder:
-    """Buffers finished attempts and writes them with record_webhook_attempts in batches.
-
-    A batch is written when `batch_size` results wait or `max_wait_s` has passed since
-    the first. A write runs in its own task, shielded from cancellation of the recorder;
-    transient failures are retried with backoff and the batch kept. A batch the
-    database refuses is split so one bad result cannot hold the others back.
-    """
-
-    def __init__(
-        self, store: Store, worker_id: str, events: WorkerEvents,
-        batch_size: int = RECORD_BATCH_SIZE, max_wait_s: float = RECORD_MAX_WAIT_S,
-    ) -> None:
-        self._store = store
-        self._worker_id = worker_id
-        self._events = events
-        self._batch_size = batch_size
-        self._max_wait_s = max_wait_s
-        self._buffer: list[_Finished] = []
-        self._arrived = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._closing = False
-        self._writing = 0
-        self._behind = False
-        self.recorded_count = 0
-
-    def add(self, job: Job, outcome: Outcome, delay_ms: int | None) -> None:
-        self._buffer.append(_Finished(job, outcome, delay_ms))
-        self._idle.clear()
-        self._arrived.set()
-
-    @property
-    def pending(self) -> int:
-        """Results not yet written, the batch being written included."""
-        return len(self._buffer) + self._writing
-
-    async def drain(self) -> None:
-        """Return once everything added so far has been written."""
-        await self._idle.wait()
-
-    def database_lost(self) -> None:
-        """A call failed on the database: until all that is held is written, `caught_up` waits."""
-        self._behind = True
-
-    async def caught_up(self) -> None:
-        """Return at once, unless the database failed a call since: then once all is written.
-
-        Results held through a database outage must land before the next claim: their
-        leases may have expired meanwhile, and a claim would hand them out again.
-        """
-        if self._behind:
-            await self.drain()
-            self._behind = False
-
-    async def run(self) -> None:
-        """Write batches until `close()`; returns after the last one."""
-        while not (self._closing and not self._buffer):
-            await self._arrived.wait()
-            await self._gather_batch()
-            batch, self._buffer = self._buffer[: self._batch_size], self._buffer[self._batch_size :]
-            if batch:
-                await self._write_shielded(batch)
-            self._settle()
-
-    async def _write_shielded(self, batch: list[_Finished]) -> None:
-        self._writing = len(batch)
-        # Cancelling the recorder must not abandon a write half-way: the task finishes it.
-        write = asyncio.ensure_future(self._write(batch))
-        write.add_done_callback(lambda _: setattr(self, "_writing", 0))
-        await asyncio.shield(write)
-
-    def close(self) -> None:
-        self._closing = True
-        self._arrived.set()
-
-    def _settle(self) -> None:
-        if not self._buffer:
-            self._arrived.clear()
-            self._idle.set()
-            if self._closing:
-                self._arrived.set()
-
-    async def _gather_batch(self) -> None:
-        deadline = time.monotonic() + self._max_wait_s
-        while len(self._buffer) < self._batch_size and not self._closing:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            await asyncio.sleep(min(left, 0.001))
-
-    async def _write(self, batch: Sequence[_Finished]) -> None:
-        try:
-            await self._write_retrying(batch)
-        except Exception as exc:  # noqa: BLE001 - a refusal (or a bug) must not lose the batch
-            await self._write_split(batch, exc)
-
-    async def _write_retrying(self, batch: Sequence[_Finished]) -> None:
-        async for attempt in db_retrying(is_transient, before_sleep=self._db_down):
-            with attempt:
-                started = time.monotonic()
-                await self._store.record(self._results(batch))
-        self._events.database_reachable(True)
-        self._events.recorded(len(batch), time.monotonic() - started)
-        self.recorded_count += len(batch)
-
-    async def _write_split(self, batch: Sequence[_Finished], exc: Exception) -> None:
-        if len(batch) > 1:
-            middle = len(batch) // 2
-            await self._write(batch[:middle])
-            await self._write(batch[middle:])
-            return
-        await self._write_refused(batch[0], exc)
-
-    async def _write_refused(self, item: _Finished, exc: Exception) -> None:
-        # Never dropped: a refusal we cannot explain is retried slowly, loudly.
-        log.error("the database refused the result of delivery %s (%s); retrying", item.job.queue_id, exc)
-        async for attempt in db_retrying(lambda e: isinstance(e, Exception), initial_s=1.0, max_wait_s=30.0):
-            with attempt:
-                await self._store.record(self._results([item]))
-        self.recorded_count += 1
-
-    def _results(self, batch: Sequence[_Finished]) -> list[AttemptResult]:
-        """The batch as sent now; marks it sent, since a call that fails may still have committed."""
-        now = time.monotonic()
-        results = [
-            AttemptResult(f.job, self._worker_id, f.outcome,
-                          remaining_delay_ms(f.delay_ms, f.outcome.ended_at, now), f.log_id,
-                          first_send=not f.sent)
-            for f in batch
-        ]
-        for f in batch:
-            f.sent = True
-        return results
-
-    def _db_down(self, state: RetryCallState) -> None:
-        self.database_lost()
-        self._events.database_reachable(False)
-        error = state.outcome.exception() if state.outcome else None
-        log.warning("recording %d results failed (%s); retrying", self.pending, error)
 
 
 @dataclass(slots=True)
@@ -431,6 +232,10 @@ class Worker:
         finally:
             await self._shutdown(recorder)
         return self._summary.attempts
+
+    def unrecorded_since(self) -> float | None:
+        """time.monotonic() when the oldest result not yet recorded arrived (health reads it)."""
+        return self._recorder.waiting_since()
 
     @property
     def in_flight(self) -> int:
@@ -654,7 +459,7 @@ class Worker:
                 raise
         finally:
             del self._state.running[job.queue_id]
-        delay_ms = policy_delay_ms(job, outcome)
+        delay_ms = decide(job, outcome).retry_in_ms
         if delay_ms is not None:
             self._wake_after(delay_ms / 1000)
         self._events.attempt_finished(job, outcome, delay_ms)

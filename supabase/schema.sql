@@ -1134,7 +1134,7 @@ begin
       success boolean,
       error_type public.webhook_error_type,
       error_message text,
-      retry_in_ms bigint,
+      retry_in_ms numeric,
       log_id uuid,
       first_send boolean
     )
@@ -1231,7 +1231,9 @@ begin
                   end)::public.webhook_queue_status,
         attempt_number = case when o.action = 'retry' then q.attempt_number + 1 else q.attempt_number end,
         scheduled_at = case
-                         when o.action = 'retry' then now() + greatest(o.retry_in_ms, 0) * interval '1 millisecond'
+                         when o.action = 'retry'
+                           then now() + least(greatest(o.retry_in_ms, 0), public.webhook_max_retry_delay_ms())
+                                        * interval '1 millisecond'
                          else q.scheduled_at
                        end,
         completed_at = case when o.action = 'retry' then null else now() end,
@@ -2105,6 +2107,16 @@ CREATE FUNCTION public.webhook_max_attempts(p_routing_rule_id uuid) RETURNS inte
      where c.routing_rule_id = p_routing_rule_id),
     4)
 $$;
+
+
+--
+-- Name: webhook_max_retry_delay_ms(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_max_retry_delay_ms() RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$ select 2592000000::bigint $$;
 
 
 --
@@ -4037,6 +4049,14 @@ GRANT ALL ON FUNCTION public.webhook_log_search(routing_rule_id uuid, status tex
 --
 
 REVOKE ALL ON FUNCTION public.webhook_max_attempts(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_max_retry_delay_ms(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_max_retry_delay_ms() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_max_retry_delay_ms() TO service_role;
 
 
 --

@@ -30,14 +30,18 @@ select public.replay_webhook($1::uuid);
 -- name: stats
 select * from public.get_webhook_stats($1::uuid, $2::int);
 
+-- Reads of rows with timestamps come back as jsonb, as over PostgREST: any date the
+-- database holds ('infinity', year 20000) is then text, where asyncpg's datetime
+-- would fail past year 9999.
+
 -- name: logs
-select * from public.webhook_log_search($1::uuid, $2::text, $3::uuid, $4::int);
+select to_jsonb(l) from public.webhook_log_search($1::uuid, $2::text, $3::uuid, $4::int) as l;
 
 -- name: queue_summary
-select * from public.webhook_queue_summary();
+select to_jsonb(s) from public.webhook_queue_summary() as s;
 
 -- name: delivery
-select * from public.webhook_delivery($1::uuid);
+select to_jsonb(q) from public.webhook_delivery($1::uuid) as q;
 
 -- name: get_config
 select * from public.webhook_effective_config($1::uuid);

@@ -66,10 +66,13 @@ async def with_retries(call: Callable[[], Awaitable[T]], give_up_after_s: float 
 
 @dataclass(frozen=True, slots=True)
 class RecordedAttempt:
-    """One row of `record_webhook_attempts`: `applied` is false for a late result."""
+    """One row of `record_webhook_attempts`: `applied` is false for a late result.
+
+    `log_id` is None when nothing was written: the delivery no longer exists.
+    """
 
     queue_id: UUID
-    log_id: UUID
+    log_id: UUID | None
     applied: bool
 
 
@@ -176,7 +179,8 @@ def _unix_time(value: Any) -> float | None:
 
 
 def recorded_from_row(row: Mapping[str, Any]) -> RecordedAttempt:
-    return RecordedAttempt(_uuid(row["queue_id"]), _uuid(row["log_id"]), bool(row["applied"]))
+    log_id = row["log_id"]
+    return RecordedAttempt(_uuid(row["queue_id"]), None if log_id is None else _uuid(log_id), bool(row["applied"]))
 
 
 def result_element(result: AttemptResult) -> dict[str, Any]:

@@ -216,14 +216,14 @@ class DirectStore:
         limit: int = 50,
     ) -> list[Row]:
         rows = await self._fetch("logs", routing_rule_id, status, queue_id, limit)
-        return [plain_row(row) for row in rows]
+        return [plain_row(row[0]) for row in rows]
 
     async def queue_summary(self) -> list[Row]:
-        return [plain_row(row) for row in await self._fetch("queue_summary")]
+        return [plain_row(row[0]) for row in await self._fetch("queue_summary")]
 
     async def delivery(self, queue_id: UUID) -> Row | None:
         rows = await self._fetch("delivery", queue_id)
-        return plain_row(rows[0]) if rows else None
+        return plain_row(rows[0][0]) if rows else None
 
     async def get_config(self, routing_rule_id: UUID) -> Row:
         rows = await self._fetch("get_config", routing_rule_id)

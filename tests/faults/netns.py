@@ -30,7 +30,7 @@ from aiohttp import web
 
 GOOD_PORT = 8081
 HANG_PORT = 8082
-HOSTS = f"127.0.0.1 localhost good.test hang.test\n::1 localhost\n"
+HOSTS = "127.0.0.1 localhost good.test hang.test\n::1 localhost\n"
 RESOLV = "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n"
 PR_SET_PDEATHSIG = 1
 

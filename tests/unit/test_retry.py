@@ -1,4 +1,4 @@
-"""The delivery retry policy, Retry-After parsing and the database retry helper."""
+"""The delivery retry policy (sidecar/decide.py), Retry-After parsing and the database retry helper."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sidecar.domain import ErrorType
-from sidecar.retry import db_retrying, parse_retry_after, retry_delay_ms
+from sidecar.decide import decide
+from sidecar.domain import ErrorType, Outcome
+from sidecar.retry import db_retrying, parse_retry_after
+from tests.unit.test_worker import make_job
 
 
 class Fixed:
@@ -33,10 +35,17 @@ def delay(
     mult: float = 2.0,
     jitter: float = 0.0,
 ) -> int | None:
-    return retry_delay_ms(
-        n, max_attempts, error, retry_after,
-        retry_enabled=enabled, retry_delay_ms=base, multiplier=mult, rng=Fixed(jitter),
-    )
+    return decide(_job(n, max_attempts, enabled, base, mult), _outcome(error, retry_after), Fixed(jitter)).retry_in_ms
+
+
+def _job(n: int, max_attempts: int = 5, enabled: bool = True, base: int = 1000, mult: float = 2.0):  # type: ignore[no-untyped-def]
+    return make_job(attempt_number=n, max_attempts=max_attempts, retry_enabled=enabled, retry_delay_ms=base,
+                    retry_backoff_multiplier=mult)
+
+
+def _outcome(error: ErrorType | None, retry_after: float | None = None) -> Outcome:
+    return Outcome(request_headers={}, duration_ms=1, ended_at=0.0, status=200 if error is None else 503,
+                   error_type=error, retry_after_s=retry_after)
 
 
 def test_defaults_give_one_two_four_seconds_without_jitter() -> None:
@@ -64,7 +73,7 @@ def test_full_jitter_adds_exactly_ten_percent() -> None:
 def test_jitter_stays_within_zero_to_ten_percent_over_many_draws() -> None:
     rng = random.Random(1234)
     draws = [
-        retry_delay_ms(2, 5, "timeout", None, retry_enabled=True, retry_delay_ms=1000, multiplier=2.0, rng=rng)
+        decide(_job(2), _outcome("timeout"), rng).retry_in_ms
         for _ in range(5000)
     ]
     assert all(d is not None and 2000 <= d <= 2200 for d in draws)
@@ -72,7 +81,7 @@ def test_jitter_stays_within_zero_to_ten_percent_over_many_draws() -> None:
 
 
 def test_jitter_uses_the_module_random_by_default() -> None:
-    d = retry_delay_ms(1, 3, "network", None, retry_enabled=True, retry_delay_ms=1000, multiplier=2.0)
+    d = decide(_job(1, 3), _outcome("network")).retry_in_ms
     assert d is not None and 1000 <= d <= 1100
 
 

@@ -15,15 +15,8 @@ from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
 from sidecar.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S
-from sidecar.worker import (
-    LEASE_MARGIN_S,
-    HostLoad,
-    new_log_id,
-    Worker,
-    WorkerOptions,
-    host_key,
-    remaining_delay_ms,
-)
+from sidecar.recorder import new_log_id
+from sidecar.worker import LEASE_MARGIN_S, HostLoad, Worker, WorkerOptions, host_key
 
 
 def make_job(url: str = "https://a.example/hook", **changes: object) -> Job:
