@@ -91,3 +91,72 @@ async def test_non_canonical_ipv4_host_is_not_dialled(guarded_deliverer: Deliver
     outcome = await guarded_deliverer.attempt(make_job(f"http://2130706433:{port_of(receiver)}/ok"))
     assert outcome.error_type in ("blocked", "network")
     assert receiver.requests == []
+
+
+@pytest.mark.parametrize("host", ["2130706433", "127.1", "0177.0.0.1", "0x7f.1", "10.1"])
+async def test_non_canonical_ipv4_hosts_are_blocked_not_retried(
+    deliverer: Deliverer, receiver: Receiver, host: str
+) -> None:
+    # Even with private targets allowed: these forms are never dialled, and a retry cannot help.
+    outcome = await deliverer.attempt(make_job(f"http://{host}:{port_of(receiver)}/ok"))
+    assert outcome.error_type == "blocked"
+    assert "non-canonical form of the IPv4 address" in (outcome.error_message or "")
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("host", ["[::127.0.0.1]", "[::ffff:0:7f00:1]", "[64:ff9b:1::7f00:1]", "[3fff::1]",
+                                  "[5f00::1]", "[2002:7f00:1::1]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]"])
+async def test_special_purpose_ipv6_literals_are_blocked(guarded_deliverer: Deliverer, host: str) -> None:
+    outcome = await guarded_deliverer.attempt(make_job(f"http://{host}:9/ok"))
+    assert outcome.error_type == "blocked", outcome.error_message
+
+
+async def test_bad_signing_secret_is_a_final_outcome_not_a_network_error(
+    deliverer: Deliverer, receiver: Receiver
+) -> None:
+    outcome = await deliverer.attempt(make_job(receiver.base_url + "/ok", signing_secret="whsec_" + "A" * 33))
+    assert outcome.error_type == "blocked"
+    assert "signing_secret" in (outcome.error_message or "")
+    assert receiver.requests == []
+
+
+def _can_unshare() -> str | None:
+    import shutil
+    import subprocess
+    if shutil.which("unshare") is None:
+        return "unshare(1) is not installed"
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    return None if probe.returncode == 0 else f"unshare --net is not permitted here: {probe.stderr.decode().strip()}"
+
+
+def test_blocked_outcome_inside_a_loopback_only_network_namespace() -> None:
+    """A namespace with only lo: a private target is refused as `blocked`, and nothing listening sees it."""
+    import subprocess
+    import sys
+    reason = _can_unshare()
+    if reason is not None:
+        pytest.skip(reason)
+    script = (
+        "import asyncio, socket\n"
+        "from sidecar.delivery import Deliverer\n"
+        "from tests.http.conftest import make_job\n"
+        "async def main():\n"
+        "    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); s.setblocking(False)\n"
+        "    port = s.getsockname()[1]\n"
+        "    async with Deliverer() as d:\n"
+        "        outcomes = [await d.attempt(make_job(f'http://{h}:{port}/ok'))\n"
+        "                    for h in ('127.0.0.1', '[::127.0.0.1]', '2130706433', 'localhost')]\n"
+        "    try:\n"
+        "        s.accept(); print('CONNECTED')\n"
+        "    except BlockingIOError:\n"
+        "        pass\n"
+        "    print(' '.join(o.error_type or 'ok' for o in outcomes))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        ["unshare", "--net", "sh", "-c", f"ip link set lo up 2>/dev/null || true; exec {sys.executable} -c \"$0\"",
+         script],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["blocked", "blocked", "blocked", "blocked"]

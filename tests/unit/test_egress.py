@@ -91,3 +91,46 @@ async def test_resolver_passes_an_all_public_answer(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(egress, "_getaddrinfo", fake)
     results = await CheckedResolver(allow_private=False).resolve("dns.example", 443)
     assert [r["host"] for r in results] == ["8.8.8.8"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::127.0.0.1", "::8.8.8.8",  # IPv4-compatible ::/96, deprecated: dialled as IPv6 anyway
+        "64:ff9b:1::1", "64:ff9b:1::8.8.8.8",  # local-use NAT64
+        "::ffff:0:7f00:1", "::ffff:0:808:808",  # IPv4-translated
+        "3fff::1", "5f00::1", "192.0.0.8", "192.0.0.170", "192.0.0.1",
+        "2001:2::1", "2001:10::1", "100::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo whose client is 192.0.2.45
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo whose client is 127.0.0.1
+        "2002:c000:0204::1",  # 6to4 of 192.0.2.4
+        "64:ff9b::192.168.0.1",
+    ],
+)
+def test_registry_non_global_ranges_are_refused_whatever_python_says(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["192.0.0.9", "192.0.0.10", "192.31.196.1", "2001:1::1", "2001:4:112::1", "2002:808:808::1",
+     "2001:0:4136:e378:8000:63bf:f7f7:f7f7"],  # Teredo whose client is 8.8.8.8
+)
+def test_registry_global_entries_are_allowed(address: str) -> None:
+    assert is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [("2130706433", "127.0.0.1"), ("127.1", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+     ("10.1", "10.0.0.1"), ("0x7f.1", "127.0.0.1"), ("134744072", "8.8.8.8"), ("127.0.0.1.", "127.0.0.1")],
+)
+def test_non_canonical_ipv4_hosts_are_refused_with_their_address(host: str, address: str) -> None:
+    for allow_private in (False, True):
+        with pytest.raises(EgressRefused, match=f"non-canonical form of the IPv4 address {address}"):
+            check_literal(host, allow_private=allow_private)
+
+
+@pytest.mark.parametrize("host", ["example.com", "1.2.3.com", "1.2.3.4.5", "0x1g.1"])
+def test_names_that_only_look_numeric_are_left_to_the_resolver(host: str) -> None:
+    check_literal(host, allow_private=False)
