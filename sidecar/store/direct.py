@@ -31,19 +31,14 @@ from sidecar.store import (
     result_element,
 )
 from sidecar.store.queries import query
+from sidecar.store.sqlstates import is_transient_sqlstate
 
 CHANNEL = "webhook_jobs"
 POOL_MAX = 4
 CONNECT_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 
-# SQLSTATEs worth retrying: connection exceptions (class 08), the server shutting
-# down or starting up, too many connections, serialization failure and deadlock.
-_TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400", "40001", "40P01"})
-
-
-def _is_transient_state(sqlstate: str | None) -> bool:
-    return bool(sqlstate) and (sqlstate in _TRANSIENT_STATES or str(sqlstate).startswith("08"))
+_is_transient_state = is_transient_sqlstate  # sidecar/store/sqlstates.py, shared with the PostgREST store
 
 
 def _describe(exc: asyncpg.PostgresError) -> str:
