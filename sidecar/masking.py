@@ -18,7 +18,7 @@ SECRET_NAMES = frozenset({"sig", "pw", "pwd", "code"})
 # A name containing any of these (case-insensitive) is a secret: "X-Auth", "X-Api-Key",
 # "X-Password", "X-Client-Credentials", "Cookie", "X-Session-Id", "private_key", ...
 SECRET_PARTS = ("auth", "pass", "credential", "session", "private", "cookie",
-                "key", "token", "secret", "signature")
+                "key", "token", "secret", "signature", "jwt", "csrf", "xsrf")
 
 
 @functools.lru_cache(maxsize=4096)  # the same few names come back on every attempt
