@@ -77,3 +77,28 @@ def test_max_attempts_formula_is_the_same_in_both_sql_places() -> None:
                          r"(?:coalesce\()?c\.max_retries(?:, 3\))? \+ 1 else 1 end")
     assert formula.search(newest_definition("webhook_max_attempts"))
     assert formula.search(newest_definition("webhook_enqueue_new_leads"))
+
+
+def _column_defaults() -> dict[str, str]:
+    table = re.search(r"create table public\.webhook_configs \((.*?)\n\);",
+                      (MIGRATIONS / "20261129000200_webhook_tables.sql").read_text(), re.DOTALL)
+    assert table is not None
+    return dict(re.findall(r"^\s+(\w+) \w+ not null default ([\d.]+|true|false),?$", table.group(1), re.MULTILINE))
+
+
+def test_config_defaults_are_the_same_in_the_table_and_in_update_webhook_config() -> None:
+    defaults = _column_defaults()
+    assert defaults == {"timeout_ms": "10000", "retry_enabled": "true", "max_retries": "3",
+                        "retry_delay_ms": "1000", "retry_backoff_multiplier": "2.0"}
+    body = newest_definition("update_webhook_config")
+    for column, value in defaults.items():
+        restored = re.search(rf"{column} = case when patch \? '{column}'\s+then coalesce\(\(patch ->> '{column}'\)"
+                             rf"[:\w]*, ([\d.]+|true)\)", body)
+        assert restored is not None and restored.group(1) == value, column
+
+
+def test_max_attempts_fallbacks_follow_the_max_retries_default() -> None:
+    default_attempts = int(_column_defaults()["max_retries"]) + 1
+    assert re.search(rf"\),\s*{default_attempts}\)\s*\$\$", newest_definition("webhook_max_attempts"))
+    queue = (MIGRATIONS / "20261129000200_webhook_tables.sql").read_text()
+    assert f"max_attempts integer not null default {default_attempts}," in queue
