@@ -278,21 +278,22 @@ class Deliverer:
         """
         started = time.monotonic()
         body = compact_jsonb_text(job.payload)
+        try:
+            headers = build_headers(job, body, int(job.now()), self._user_agent)
+        except SigningSecretError as exc:
+            return _Exchange({}, started).outcome(
+                "blocked", f"request not sent: the rule's signing_secret is unusable ({exc}); "
+                           "set a new one with update_webhook_config")
+        exchange = _Exchange(logged_request_headers(job.webhook_url, headers), started)
         # aiohttp asserts instead of raising on some of these (a port out of range).
         # Only custom headers can be malformed: the others are built here from checked values.
         problem = url_problem(job.webhook_url) or header_problem(_custom_headers(job.custom_headers))
-        try:
-            headers = build_headers(job, body, int(job.now()), self._user_agent)
-            if problem is None:
-                check_literal(target_url(job.webhook_url).raw_host or "", allow_private=self._allow_private)
-        except SigningSecretError as exc:
-            problem = f"the rule's signing_secret is unusable: {exc}; set a new one with update_webhook_config"
-            headers = {}
-        except EgressRefused as exc:
-            return _Exchange(logged_request_headers(job.webhook_url, headers), started).outcome("blocked", str(exc))
-        exchange = _Exchange(logged_request_headers(job.webhook_url, headers), started)
         if problem is not None:
             return exchange.outcome("blocked", f"request not sent: {problem}")
+        try:
+            check_literal(target_url(job.webhook_url).raw_host or "", allow_private=self._allow_private)
+        except EgressRefused as exc:
+            return exchange.outcome("blocked", str(exc))
         return body, headers, exchange
 
     async def attempt(self, job: Job) -> Outcome:
