@@ -30,6 +30,7 @@ from sidecar.store import (
     recorded_from_row,
     result_element,
 )
+from sidecar import jsondepth
 from sidecar.store.queries import query
 from sidecar.store.sqlstates import is_transient_sqlstate
 
@@ -88,7 +89,7 @@ def _jsonb_decode(data: bytes) -> Any:
     # leads' data, shown by `logs`, may hold any number.
     if data == b"\x01{}":
         return {}  # most rules have no custom headers, and every claimed job carries them
-    return json.loads(data[1:].decode("utf-8"))
+    return jsondepth.loads(data[1:].decode("utf-8"))
 
 
 async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
@@ -98,7 +99,7 @@ async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=jsondepth.loads, schema="pg_catalog")
     await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
                               schema="pg_catalog", format="binary")
 
