@@ -60,6 +60,124 @@ CREATE TYPE public.webhook_queue_status AS ENUM (
 
 
 --
+-- Name: api_act_as(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_act_as(p_user_id uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select set_config('request.jwt.claims', json_build_object('sub', p_user_id, 'role', 'authenticated')::text, true),
+         set_config('request.jwt.claim.sub', p_user_id::text, true)
+$$;
+
+
+--
+-- Name: api_caller(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_caller(p_scope text, p_endpoint text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_uid uuid;
+begin
+  if v_headers is not null and nullif(btrim(v_headers::json ->> 'x-api-key'), '') is not null then
+    return public.api_key_authenticate(p_scope, p_endpoint);
+  end if;
+  if coalesce(nullif(current_setting('role', true), 'none'), session_user::text) = 'authenticated' then
+    v_uid := auth.uid();
+    if v_uid is not null then
+      return v_uid;
+    end if;
+    perform public.api_http_error(401, 'not_authenticated', 'the access token has no sub claim',
+                                  'Sign in again to get a user access token.');
+  end if;
+  perform public.api_http_error(401, 'not_authenticated', 'API key or access token missing',
+                                'Send Authorization: Bearer <bpc_ key or Supabase access token>.');
+  return null;
+end;
+$$;
+
+
+--
+-- Name: api_caller_uncounted(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_caller_uncounted(p_scope text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_plain text;
+  v_key public.api_keys%rowtype;
+begin
+  v_plain := case when v_headers is null then null else nullif(btrim(v_headers::json ->> 'x-api-key'), '') end;
+  if v_plain is null then
+    return public.api_caller(p_scope, 'uncounted');  -- a JWT caller: nothing is counted anyway
+  end if;
+  select * into v_key from public.api_keys k
+  where k.key_hash = encode(sha256(convert_to(v_plain, 'UTF8')), 'hex');
+  if v_key.id is null or v_key.revoked_at is not null
+     or (v_key.expires_at is not null and v_key.expires_at <= now()) then
+    perform public.api_http_error(401, 'api_key_invalid', 'API key not recognised, revoked or expired',
+                                  'Create a new key with create_api_key().');
+  elsif not p_scope = any (v_key.scopes) then
+    perform public.api_http_error(403, 'api_key_scope_missing', format('API key lacks the %s scope', p_scope),
+                                  format('Create a key whose scopes include %s.', p_scope));
+  end if;
+  return v_key.user_id;
+end;
+$$;
+
+
+--
+-- Name: api_cancel_webhook_deliveries(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:write', 'api_cancel_webhook_deliveries');
+begin
+  perform public.api_require_rule(v_user_id, api_cancel_webhook_deliveries.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  return public.cancel_webhook_deliveries(api_cancel_webhook_deliveries.routing_rule_id);
+end;
+$$;
+
+
+--
+-- Name: api_config_view(uuid, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+           'custom_headers', '{}'::jsonb, 'timeout_ms', 10000, 'retry_enabled', true, 'max_retries', 3,
+           'retry_delay_ms', 1000, 'retry_backoff_multiplier', 2.0, 'signing_secret', null,
+           'created_at', null, 'updated_at', null)
+         || coalesce(to_jsonb(c) - 'id', '{}'::jsonb)
+         || jsonb_build_object(
+              'routing_rule_id', r.id, 'client_name', r.client_name, 'webhook_url', r.webhook_url,
+              'is_active', r.is_active, 'has_config_row', c.id is not null,
+              'signing_secret', case when c.signing_secret is null then null
+                                     when p_show_secret then c.signing_secret
+                                     else left(c.signing_secret, 10) || '…' end)
+  from public.routing_rules r
+  left join public.webhook_configs c on c.routing_rule_id = r.id
+  where r.id = p_routing_rule_id
+$$;
+
+
+--
 -- Name: api_http_error(integer, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -144,6 +262,29 @@ $$;
 
 
 --
+-- Name: api_recover_webhook_deliveries(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:replay', 'api_recover_webhook_deliveries');
+begin
+  if api_recover_webhook_deliveries.since is null then
+    perform public.api_http_error(400, 'invalid_parameter', 'since is required: the start of the window to recover');
+  end if;
+  perform public.api_require_rule(v_user_id, api_recover_webhook_deliveries.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  return public.recover_webhook_deliveries(api_recover_webhook_deliveries.routing_rule_id,
+                                           api_recover_webhook_deliveries.since,
+                                           coalesce(api_recover_webhook_deliveries.until, now()));
+end;
+$$;
+
+
+--
 -- Name: api_replay_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -152,7 +293,7 @@ CREATE FUNCTION public.api_replay_webhook(log_id uuid) RETURNS uuid
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_key_authenticate('webhooks:replay', 'api_replay_webhook');
+  v_user_id uuid := public.api_caller('webhooks:replay', 'api_replay_webhook');
   v_routing_rule_id uuid;
 begin
   select l.routing_rule_id into v_routing_rule_id from public.webhook_logs l where l.id = api_replay_webhook.log_id;
@@ -160,6 +301,62 @@ begin
     perform public.api_http_error(404, 'not_found', format('webhook log %s not found', api_replay_webhook.log_id));
   end if;
   return public.webhook_replay_log(api_replay_webhook.log_id);
+end;
+$$;
+
+
+--
+-- Name: api_require_rule(uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_routing_rule_id is null or not public.api_user_owns_rule(p_user_id, p_routing_rule_id) then
+    perform public.api_http_error(404, 'not_found', format('routing rule %s not found', p_routing_rule_id),
+                                  'Pass the id of one of your routing rules (GET /api/v1/webhooks/rules).');
+  end if;
+end;
+$$;
+
+
+--
+-- Name: api_send_test_webhook(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_send_test_webhook(routing_rule_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:replay', 'api_send_test_webhook');
+begin
+  perform public.api_require_rule(v_user_id, api_send_test_webhook.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  return public.send_test_webhook(api_send_test_webhook.routing_rule_id);
+end;
+$$;
+
+
+--
+-- Name: api_update_webhook_config(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:write', 'api_update_webhook_config');
+begin
+  perform public.api_require_rule(v_user_id, api_update_webhook_config.routing_rule_id);
+  perform public.api_act_as(v_user_id);
+  perform public.update_webhook_config(api_update_webhook_config.routing_rule_id, api_update_webhook_config.patch);
+  return public.api_config_view(api_update_webhook_config.routing_rule_id,
+                                coalesce(jsonb_typeof(api_update_webhook_config.patch) = 'object'
+                                         and api_update_webhook_config.patch ? 'signing_secret', false));
 end;
 $$;
 
@@ -178,6 +375,23 @@ CREATE FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid
     join public.funnels f on f.id = r.funnel_id
     where r.id = p_routing_rule_id and f.owner_id = p_user_id
   )
+$$;
+
+
+--
+-- Name: api_webhook_config(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_config(routing_rule_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_config');
+begin
+  perform public.api_require_rule(v_user_id, api_webhook_config.routing_rule_id);
+  return public.api_config_view(api_webhook_config.routing_rule_id, false);
+end;
 $$;
 
 
@@ -236,6 +450,138 @@ COMMENT ON COLUMN public.webhook_logs.webhook_id IS 'The webhook-id header sent 
 
 
 --
+-- Name: api_webhook_delivery_attempt(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller_uncounted('webhooks:replay');
+  v_rule uuid;
+begin
+  select q.routing_rule_id into v_rule from public.webhook_queue q where q.id = api_webhook_delivery_attempt.delivery_id;
+  if v_rule is null or not public.api_user_owns_rule(v_user_id, v_rule) then
+    perform public.api_http_error(404, 'not_found', format('delivery %s not found', api_webhook_delivery_attempt.delivery_id));
+  end if;
+  return query
+  select l.* from public.webhook_logs l
+  where l.queue_id = api_webhook_delivery_attempt.delivery_id
+  order by l.attempt_number
+  limit 1;
+end;
+$$;
+
+
+--
+-- Name: api_webhook_events(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_events');
+  v_events jsonb;
+begin
+  perform public.api_require_rule(v_user_id, api_webhook_events.routing_rule_id);
+  select coalesce(jsonb_agg(to_jsonb(e) order by e.created_at desc, e.id desc), '[]'::jsonb) into v_events
+  from (select * from public.webhook_events ev
+        where ev.routing_rule_id = api_webhook_events.routing_rule_id
+          and (api_webhook_events.since is null or ev.created_at >= api_webhook_events.since)
+        order by ev.created_at desc, ev.id desc
+        limit 200) e;
+  return v_events;
+end;
+$$;
+
+
+--
+-- Name: api_webhook_log_chain(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_log_chain(log_id uuid) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_log_chain');
+  v_log public.webhook_logs%rowtype;
+begin
+  select * into v_log from public.webhook_logs l where l.id = api_webhook_log_chain.log_id;
+  if v_log.id is null or not public.api_user_owns_rule(v_user_id, v_log.routing_rule_id) then
+    perform public.api_http_error(404, 'not_found', format('webhook log %s not found', api_webhook_log_chain.log_id));
+  end if;
+  if v_log.webhook_id is null then
+    return next v_log;
+    return;
+  end if;
+  return query
+  select l.* from public.webhook_logs l
+  where l.routing_rule_id = v_log.routing_rule_id and l.webhook_id = v_log.webhook_id
+  order by l.created_at, l.attempt_number, l.id
+  limit 500;
+end;
+$$;
+
+
+--
+-- Name: api_webhook_log_page(uuid, text, timestamp with time zone, timestamp with time zone, integer, timestamp with time zone, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_log_page(routing_rule_id uuid DEFAULT NULL::uuid, status text DEFAULT NULL::text, since timestamp with time zone DEFAULT NULL::timestamp with time zone, until timestamp with time zone DEFAULT NULL::timestamp with time zone, max_rows integer DEFAULT 50, before_created_at timestamp with time zone DEFAULT NULL::timestamp with time zone, before_id uuid DEFAULT NULL::uuid) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_log_page');
+begin
+  if api_webhook_log_page.status is not null
+     and not api_webhook_log_page.status = any (enum_range(null::public.webhook_log_status)::text[]) then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('status must be one of pending, success, failed, retrying; got %s', to_json(api_webhook_log_page.status)::text));
+  end if;
+  if api_webhook_log_page.max_rows is null or api_webhook_log_page.max_rows not between 1 and 1000 then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('limit must be between 1 and 1000, got %s', coalesce(api_webhook_log_page.max_rows::text, 'null')));
+  end if;
+  if (api_webhook_log_page.before_created_at is null) <> (api_webhook_log_page.before_id is null) then
+    perform public.api_http_error(400, 'invalid_parameter', 'cursor must give both a time and an id');
+  end if;
+  if api_webhook_log_page.routing_rule_id is null then
+    if v_headers is not null and nullif(btrim(v_headers::json ->> 'x-api-key'), '') is not null then
+      perform public.api_http_error(400, 'invalid_parameter', 'routing_rule_id is required with an API key');
+    end if;
+  else
+    perform public.api_require_rule(v_user_id, api_webhook_log_page.routing_rule_id);
+  end if;
+
+  -- Built from fixed fragments so that each call is planned for the filters it has:
+  -- with a rule and a cursor it is a range read of the (rule, created_at, id) index.
+  return query execute
+    'select l.* from public.webhook_logs l where '
+    || case when api_webhook_log_page.routing_rule_id is null
+            then 'l.routing_rule_id in (select r.id from public.routing_rules r join public.funnels f'
+                 ' on f.id = r.funnel_id where f.owner_id = $1)'
+            else 'l.routing_rule_id = $2' end
+    || case when api_webhook_log_page.status is null then '' else ' and l.status = $3::public.webhook_log_status' end
+    || case when api_webhook_log_page.since is null then '' else ' and l.created_at >= $4' end
+    || case when api_webhook_log_page.until is null then '' else ' and l.created_at < $5' end
+    || case when api_webhook_log_page.before_id is null then ''
+            else ' and l.created_at <= $6 and (l.created_at < $6 or l.id < $7)' end
+    || ' order by l.created_at desc, l.id desc limit $8'
+    using v_user_id, api_webhook_log_page.routing_rule_id, api_webhook_log_page.status,
+          api_webhook_log_page.since, api_webhook_log_page.until,
+          api_webhook_log_page.before_created_at, api_webhook_log_page.before_id,
+          api_webhook_log_page.max_rows;
+end;
+$_$;
+
+
+--
 -- Name: api_webhook_logs(uuid, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -274,6 +620,40 @@ $$;
 
 
 --
+-- Name: api_webhook_rules(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_rules() RETURNS TABLE(routing_rule_id uuid, funnel_id uuid, funnel_name text, funnel_status text, client_name text, webhook_url text, is_active boolean, paused_at timestamp with time zone, paused_reason text, created_at timestamp with time zone, pending_deliveries bigint, held_deliveries bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_rules');
+begin
+  -- held: pending deliveries that wait for the rule (paused or inactive) or its funnel
+  -- (not active) rather than for their time.
+  return query
+  select x.id, x.funnel_id, x.funnel_name, x.funnel_status, x.client_name, x.webhook_url, x.is_active,
+         x.paused_at, x.paused_reason, x.created_at, x.pending,
+         case when x.paused_at is not null or not x.is_active or x.funnel_status <> 'active'
+              then x.pending else 0 end
+  from (
+    select r.id, f.id as funnel_id, f.name as funnel_name, f.status as funnel_status, r.client_name,
+           r.webhook_url, r.is_active, (to_jsonb(c) ->> 'paused_at')::timestamptz as paused_at,
+           to_jsonb(c) ->> 'paused_reason' as paused_reason, r.created_at,
+           (select count(*) from public.webhook_queue q
+            where q.routing_rule_id = r.id and q.status = 'pending') as pending
+    from public.routing_rules r
+    join public.funnels f on f.id = r.funnel_id
+    left join public.webhook_configs c on c.routing_rule_id = r.id
+    where f.owner_id = v_user_id
+  ) x
+  order by x.funnel_name, x.client_name, x.id;
+end;
+$$;
+
+
+--
 -- Name: api_webhook_stats(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -282,18 +662,50 @@ CREATE FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer DEFA
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_key_authenticate('webhooks:read', 'api_webhook_stats');
+  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_stats');
 begin
   if api_webhook_stats.days is null or api_webhook_stats.days not between 1 and 36500 then
     perform public.api_http_error(400, 'invalid_parameter',
                                   format('days must be between 1 and 36500, got %s',
                                          coalesce(api_webhook_stats.days::text, 'null')));
   end if;
-  if not public.api_user_owns_rule(v_user_id, api_webhook_stats.routing_rule_id) then
-    perform public.api_http_error(404, 'not_found',
-                                  format('routing rule %s not found', api_webhook_stats.routing_rule_id));
-  end if;
+  perform public.api_require_rule(v_user_id, api_webhook_stats.routing_rule_id);
   return query select * from public.webhook_stats_for_rule(api_webhook_stats.routing_rule_id, api_webhook_stats.days);
+end;
+$$;
+
+
+--
+-- Name: api_webhook_stats_series(uuid, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer DEFAULT 7, bucket text DEFAULT 'day'::text) RETURNS TABLE(bucket_start timestamp with time zone, total_calls bigint, success_calls bigint, failed_calls bigint, avg_duration_ms numeric)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid := public.api_caller_uncounted('webhooks:read');
+begin
+  if api_webhook_stats_series.bucket is null or api_webhook_stats_series.bucket not in ('hour', 'day') then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('series must be hour or day, got %s', coalesce(to_json(api_webhook_stats_series.bucket)::text, 'null')));
+  end if;
+  if api_webhook_stats_series.days is null or api_webhook_stats_series.days not between 1 and 36500 then
+    perform public.api_http_error(400, 'invalid_parameter',
+      format('days must be between 1 and 36500, got %s', coalesce(api_webhook_stats_series.days::text, 'null')));
+  end if;
+  perform public.api_require_rule(v_user_id, api_webhook_stats_series.routing_rule_id);
+  return query
+  select date_trunc(api_webhook_stats_series.bucket, h.hour, 'UTC') as b,
+         sum(h.total_calls)::bigint, sum(h.success_calls)::bigint,
+         (sum(h.total_calls) - sum(h.success_calls))::bigint,
+         round(coalesce(sum(h.duration_sum)::numeric / nullif(sum(h.duration_count), 0), 0), 2)
+  from public.webhook_stats_hourly h
+  where h.routing_rule_id = api_webhook_stats_series.routing_rule_id
+    and h.hour >= date_trunc(api_webhook_stats_series.bucket,
+                             now() - make_interval(days => api_webhook_stats_series.days), 'UTC')
+  group by 1
+  order by 1;
 end;
 $$;
 
@@ -395,9 +807,11 @@ CREATE FUNCTION public.create_api_key(name text, scopes text[] DEFAULT '{webhook
     SET search_path TO ''
     AS $$
 declare
+  allowed constant text[] := '{webhooks:read,webhooks:replay,webhooks:write}';
   v_user_id uuid := auth.uid();
   v_unknown text;
   v_plain text;
+  v_active bigint;
 begin
   if v_user_id is null then
     perform public.api_http_error(401, 'not_authenticated', 'sign in to create an API key',
@@ -408,15 +822,16 @@ begin
       using errcode = 'invalid_parameter_value', column = 'name';
   end if;
   if create_api_key.scopes is null or cardinality(create_api_key.scopes) = 0 then
-    raise exception 'scopes must list at least one of webhooks:read, webhooks:replay'
+    raise exception 'scopes must list at least one of %', array_to_string(allowed, ', ')
       using errcode = 'invalid_parameter_value', column = 'scopes';
   end if;
   select s into v_unknown
   from unnest(create_api_key.scopes) as s
-  where s is null or s not in ('webhooks:read', 'webhooks:replay')
+  where s is null or not s = any (allowed)
   limit 1;
   if found then
-    raise exception 'scopes: unknown scope % (allowed: webhooks:read, webhooks:replay)', coalesce(to_json(v_unknown)::text, 'null')
+    raise exception 'scopes: unknown scope % (allowed: %)', coalesce(to_json(v_unknown)::text, 'null'),
+                    array_to_string(allowed, ', ')
       using errcode = 'invalid_parameter_value', column = 'scopes';
   end if;
   if create_api_key.expires_at is not null and create_api_key.expires_at <= now() then
@@ -426,6 +841,16 @@ begin
   if create_api_key.rate_limit_per_minute is null or create_api_key.rate_limit_per_minute not between 1 and 10000 then
     raise exception 'rate_limit_per_minute must be between 1 and 10000, got %', coalesce(create_api_key.rate_limit_per_minute::text, 'null')
       using errcode = 'invalid_parameter_value', column = 'rate_limit_per_minute';
+  end if;
+
+  perform pg_advisory_xact_lock(hashtextextended('create_api_key:' || v_user_id::text, 0));
+  select count(*) into v_active
+  from public.api_keys k
+  where k.user_id = v_user_id and k.revoked_at is null and (k.expires_at is null or k.expires_at > now());
+  if v_active >= 100 then
+    raise exception 'too many active API keys: you have %, the limit is 100', v_active
+      using errcode = 'program_limit_exceeded',
+            hint = 'Revoke keys you no longer use with revoke_api_key(id), then create this one.';
   end if;
 
   v_plain := 'bpc_' || encode(extensions.gen_random_bytes(24), 'hex');
@@ -450,8 +875,14 @@ CREATE FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, prior
 declare
   v_rule public.routing_rules%rowtype;
   v_lead public.leads%rowtype;
+  v_owner uuid;
   v_id uuid := gen_random_uuid();
 begin
+  if enqueue_webhook.priority is not null and enqueue_webhook.priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100, got %', enqueue_webhook.priority
+      using errcode = 'invalid_parameter_value', column = 'priority',
+            hint = 'Higher is sooner; replays always run at 1000, ahead of any enqueued delivery.';
+  end if;
   if not public.webhook_rule_visible(enqueue_webhook.routing_rule_id) then
     raise exception 'routing rule % not found', enqueue_webhook.routing_rule_id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
@@ -462,12 +893,14 @@ begin
     raise exception 'lead % not found in the funnel of routing rule %', enqueue_webhook.lead_id, v_rule.id
       using errcode = 'no_data_found', hint = 'A lead can only be delivered to the rules of its own funnel.';
   end if;
+  v_owner := public.webhook_hand_enqueue_owner(v_rule.id);
 
   insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   insert into public.webhook_queue
-    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload)
+    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload,
+     enqueued_by)
   values (
     v_id, v_id, v_lead.id, v_rule.id, coalesce(enqueue_webhook.priority, 0), 1,
     public.webhook_max_attempts(v_rule.id), now(),
@@ -480,7 +913,8 @@ begin
         'routing_rule_id', v_rule.id,
         'client_name', v_rule.client_name,
         'lead', v_lead.data,
-        'created_at', v_lead.created_at)));
+        'created_at', v_lead.created_at)),
+    v_owner);
 
   perform pg_notify('webhook_jobs', '');
   return v_id;
@@ -996,6 +1430,43 @@ $$;
 
 
 --
+-- Name: webhook_configs_limits(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_configs_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+  field text;
+  total bigint;
+begin
+  if tg_op = 'INSERT' or new.signing_secret is distinct from old.signing_secret then
+    problem := public.webhook_secret_problem(new.signing_secret);
+    field := 'signing_secret';
+  end if;
+  -- More than 50 headers is webhook_configs_validate's refusal, with its own message.
+  if problem is null and jsonb_typeof(new.custom_headers) = 'object'
+     and (select count(*) from jsonb_object_keys(new.custom_headers)) <= 50 then
+    select coalesce(sum(octet_length(e.key) + octet_length(e.value #>> '{}')), 0) into total
+    from jsonb_each(new.custom_headers) as e;
+    if total > 16384 then
+      field := 'custom_headers';
+      problem := format('custom_headers: names and values total %s bytes; at most 16384', total);
+    end if;
+  end if;
+  if problem is not null then
+    raise exception 'invalid webhook config: %', problem
+      using errcode = 'check_violation', column = field, table = 'webhook_configs', schema = 'public',
+            constraint = 'webhook_configs_' || field || '_check';
+  end if;
+  return new;
+end;
+$$;
+
+
+--
 -- Name: webhook_configs_validate(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1073,6 +1544,7 @@ CREATE TABLE public.webhook_queue (
     locked_by text,
     lease_expires_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    enqueued_by uuid,
     CONSTRAINT webhook_queue_attempt_number_check CHECK (((attempt_number >= 1) AND (attempt_number <= max_attempts))),
     CONSTRAINT webhook_queue_lease_check CHECK (((status = 'processing'::public.webhook_queue_status) = ((locked_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT webhook_queue_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 21)))
@@ -1099,6 +1571,13 @@ COMMENT ON COLUMN public.webhook_queue.attempt_number IS 'Number of the next att
 --
 
 COMMENT ON COLUMN public.webhook_queue.payload IS 'Request body, frozen at enqueue: sent byte-identical (compact jsonb text) on every attempt and replay.';
+
+
+--
+-- Name: COLUMN webhook_queue.enqueued_by; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.enqueued_by IS 'Owner who enqueued this delivery by hand (enqueue_webhook, replay); null for the system''s.';
 
 
 --
@@ -1194,6 +1673,117 @@ begin
     perform pg_notify('webhook_jobs', '');
   end if;
   return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_hand_enqueue_owner(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_hand_enqueue_owner(p_routing_rule_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_owner uuid;
+  v_pending bigint;
+begin
+  if public.webhook_caller_is_admin() then
+    return null;
+  end if;
+  select f.owner_id into v_owner
+  from public.routing_rules r join public.funnels f on f.id = r.funnel_id
+  where r.id = p_routing_rule_id;
+  -- Serialises one owner's concurrent requests so the count below cannot be overtaken.
+  perform pg_advisory_xact_lock(hashtextextended('webhook_hand_enqueue:' || v_owner::text, 0));
+  select count(*) into v_pending
+  from public.webhook_queue q
+  where q.enqueued_by = v_owner and q.status = 'pending';
+  if v_pending >= 1000 then
+    raise exception 'too many deliveries enqueued by hand: % are pending, the limit is 1000 per owner', v_pending
+      using errcode = 'program_limit_exceeded',
+            hint = 'Wait until they are delivered, or cancel them with cancel_webhook_deliveries(routing_rule_id).';
+  end if;
+  return v_owner;
+end;
+$$;
+
+
+--
+-- Name: webhook_json_deeper_than(jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  level jsonb[] := array[value];
+  depth integer := 0;
+begin
+  while cardinality(level) > 0 loop
+    depth := depth + 1;
+    if depth > max_depth then
+      return true;
+    end if;
+    select coalesce(array_agg(c.child), '{}') into level
+    from unnest(level) as p(node),
+         lateral (select o.value from jsonb_each(case when jsonb_typeof(p.node) = 'object' then p.node end) as o
+                  union all
+                  select a.value from jsonb_array_elements(case when jsonb_typeof(p.node) = 'array' then p.node end) as a)
+                 as c(child)
+    where jsonb_typeof(c.child) in ('object', 'array');
+  end loop;
+  return false;
+end;
+$$;
+
+
+--
+-- Name: webhook_json_problem(jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  as_text text;
+begin
+  if value is null then
+    return null;
+  end if;
+  as_text := value::text;
+  if octet_length(as_text) > max_bytes then
+    return format('is %s bytes as JSON text; at most %s', octet_length(as_text), max_bytes);
+  end if;
+  if length(as_text) - length(translate(as_text, '{[', '')) > 64
+     and public.webhook_json_deeper_than(value, 64) then
+    return 'nests objects and arrays deeper than 64 levels';
+  end if;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_leads_limits(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_leads_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := public.webhook_json_problem(new.data, 1048576);
+begin
+  if problem is not null then
+    raise exception 'invalid lead: data %', problem
+      using errcode = 'check_violation', column = 'data', table = 'leads', schema = 'public',
+            hint = 'A lead''s data is at most 1 MiB as JSON text and 64 levels deep.';
+  end if;
+  return new;
 end;
 $$;
 
@@ -1309,43 +1899,69 @@ declare
   v_log public.webhook_logs%rowtype;
   v_webhook_id uuid;
   v_payload jsonb;
-  v_priority integer;
+  v_owner uuid;
   v_id uuid := gen_random_uuid();
 begin
   select * into v_log from public.webhook_logs l where l.id = p_log_id;
   if v_log.id is null then
     raise exception 'webhook log % not found', p_log_id using errcode = 'no_data_found';
   end if;
+  v_owner := public.webhook_hand_enqueue_owner(v_log.routing_rule_id);
 
   select q.webhook_id, q.payload into v_webhook_id, v_payload
   from public.webhook_queue q
   where q.id = v_log.queue_id;
-
-  -- Replays jump the line: above the highest pending priority, never below 1000.
-  select greatest(1000, max(q.priority)::bigint + 1)::integer into v_priority
-  from public.webhook_queue q
-  where q.status = 'pending' and q.priority < 2147483647;
 
   insert into public.webhook_configs (routing_rule_id) values (v_log.routing_rule_id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   insert into public.webhook_queue
     (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts,
-     scheduled_at, payload, parent_log_id)
+     scheduled_at, payload, parent_log_id, enqueued_by)
   values (
     v_id,
     coalesce(v_log.webhook_id, v_webhook_id, v_log.queue_id, v_id),
     v_log.lead_id,
     v_log.routing_rule_id,
-    coalesce(v_priority, 1000),
+    1000,
     1,
     public.webhook_max_attempts(v_log.routing_rule_id),
     now(),
     coalesce(v_log.request_body, v_payload),
-    v_log.id);
+    v_log.id,
+    v_owner);
 
   perform pg_notify('webhook_jobs', '');
   return v_id;
+end;
+$$;
+
+
+--
+-- Name: webhook_routing_rules_limits(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_routing_rules_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+  field text;
+begin
+  if length(new.webhook_url) > 2048 then
+    field := 'webhook_url';
+    problem := format('webhook_url is %s characters long; at most 2048', length(new.webhook_url));
+  else
+    problem := public.webhook_json_problem(new.condition, 65536);
+    field := 'condition';
+    problem := 'condition ' || problem;
+  end if;
+  if problem is not null then
+    raise exception 'invalid routing rule: %', problem
+      using errcode = 'check_violation', column = field, table = 'routing_rules', schema = 'public';
+  end if;
+  return new;
 end;
 $$;
 
@@ -1366,6 +1982,40 @@ CREATE FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) RETURNS bool
       and (public.webhook_caller_is_admin() or f.owner_id = (select auth.uid()))
   )
 $$;
+
+
+--
+-- Name: webhook_secret_problem(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_secret_problem(secret text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  body text;
+  decoded_bytes integer;
+begin
+  if secret is null then
+    return 'signing_secret must not be null (update_webhook_config with null generates a new one)';
+  end if;
+  if length(secret) > 94 then
+    return format('signing_secret is %s characters long; at most 94 (whsec_ + base64 of 64 bytes)', length(secret));
+  end if;
+  if left(secret, 6) <> 'whsec_' then
+    return 'signing_secret must be whsec_ followed by padded base64 (it does not start with whsec_)';
+  end if;
+  body := substr(secret, 7);
+  if body !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' then
+    return 'signing_secret must be whsec_ followed by padded base64 (A-Z a-z 0-9 + /, length a multiple of 4, = only at the end)';
+  end if;
+  decoded_bytes := length(body) / 4 * 3 - (length(body) - length(rtrim(body, '=')));
+  if decoded_bytes not between 24 and 64 then
+    return format('signing_secret must encode 24 to 64 bytes of key, got %s', decoded_bytes);
+  end if;
+  return null;
+end;
+$_$;
 
 
 --
@@ -1606,7 +2256,7 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_key_hash_check CHECK ((key_hash ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT api_keys_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
     CONSTRAINT api_keys_rate_limit_per_minute_check CHECK (((rate_limit_per_minute >= 1) AND (rate_limit_per_minute <= 10000))),
-    CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) > 0) AND (scopes <@ '{webhooks:read,webhooks:replay}'::text[])))
+    CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) > 0) AND (scopes <@ '{webhooks:read,webhooks:replay,webhooks:write}'::text[])))
 );
 
 
@@ -1905,10 +2555,10 @@ CREATE INDEX webhook_logs_queue_id_idx ON public.webhook_logs USING btree (queue
 
 
 --
--- Name: webhook_logs_routing_rule_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: webhook_logs_routing_rule_id_created_at_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX webhook_logs_routing_rule_id_created_at_idx ON public.webhook_logs USING btree (routing_rule_id, created_at DESC);
+CREATE INDEX webhook_logs_routing_rule_id_created_at_id_idx ON public.webhook_logs USING btree (routing_rule_id, created_at DESC, id DESC);
 
 
 --
@@ -1916,6 +2566,13 @@ CREATE INDEX webhook_logs_routing_rule_id_created_at_idx ON public.webhook_logs 
 --
 
 CREATE INDEX webhook_queue_claim_idx ON public.webhook_queue USING btree (priority DESC, scheduled_at) WHERE (status = 'pending'::public.webhook_queue_status);
+
+
+--
+-- Name: webhook_queue_enqueued_by_pending_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_enqueued_by_pending_idx ON public.webhook_queue USING btree (enqueued_by) WHERE ((status = 'pending'::public.webhook_queue_status) AND (enqueued_by IS NOT NULL));
 
 
 --
@@ -1968,6 +2625,13 @@ CREATE TRIGGER leads_enqueue_webhooks AFTER INSERT ON public.leads REFERENCING N
 
 
 --
+-- Name: webhook_configs webhook_configs_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_configs_limits BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_limits();
+
+
+--
 -- Name: webhook_configs webhook_configs_validate; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1975,10 +2639,24 @@ CREATE TRIGGER webhook_configs_validate BEFORE INSERT OR UPDATE ON public.webhoo
 
 
 --
+-- Name: leads webhook_leads_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_leads_limits BEFORE INSERT OR UPDATE OF data ON public.leads FOR EACH ROW EXECUTE FUNCTION public.webhook_leads_limits();
+
+
+--
 -- Name: webhook_queue webhook_queue_default_webhook_id; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER webhook_queue_default_webhook_id BEFORE INSERT ON public.webhook_queue FOR EACH ROW WHEN ((new.webhook_id IS NULL)) EXECUTE FUNCTION public.webhook_queue_default_webhook_id();
+
+
+--
+-- Name: routing_rules webhook_routing_rules_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_routing_rules_limits BEFORE INSERT OR UPDATE OF webhook_url, condition ON public.routing_rules FOR EACH ROW EXECUTE FUNCTION public.webhook_routing_rules_limits();
 
 
 --
@@ -2276,6 +2954,44 @@ GRANT USAGE ON SCHEMA public TO service_role;
 
 
 --
+-- Name: FUNCTION api_act_as(p_user_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_act_as(p_user_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_caller(p_scope text, p_endpoint text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_caller(p_scope text, p_endpoint text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_caller_uncounted(p_scope text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_caller_uncounted(p_scope text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_cancel_webhook_deliveries(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_config_view(p_routing_rule_id uuid, p_show_secret boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2290,6 +3006,16 @@ REVOKE ALL ON FUNCTION public.api_key_authenticate(p_scope text, p_endpoint text
 
 
 --
+-- Name: FUNCTION api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, since timestamp with time zone, until timestamp with time zone) TO service_role;
+
+
+--
 -- Name: FUNCTION api_replay_webhook(log_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2300,10 +3026,47 @@ GRANT ALL ON FUNCTION public.api_replay_webhook(log_id uuid) TO service_role;
 
 
 --
+-- Name: FUNCTION api_require_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_send_test_webhook(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_send_test_webhook(routing_rule_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_update_webhook_config(routing_rule_id uuid, patch jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO anon;
+GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO service_role;
+
+
+--
 -- Name: FUNCTION api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_webhook_config(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_config(routing_rule_id uuid) TO service_role;
 
 
 --
@@ -2312,6 +3075,46 @@ REVOKE ALL ON FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_
 
 GRANT ALL ON TABLE public.webhook_logs TO service_role;
 GRANT SELECT ON TABLE public.webhook_logs TO authenticated;
+
+
+--
+-- Name: FUNCTION api_webhook_delivery_attempt(delivery_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_events(routing_rule_id uuid, since timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp with time zone) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_log_chain(log_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_log_chain(log_id uuid) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_log_page(routing_rule_id uuid, status text, since timestamp with time zone, until timestamp with time zone, max_rows integer, before_created_at timestamp with time zone, before_id uuid) TO service_role;
 
 
 --
@@ -2325,6 +3128,16 @@ GRANT ALL ON FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text,
 
 
 --
+-- Name: FUNCTION api_webhook_rules(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_rules() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_rules() TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_rules() TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_rules() TO service_role;
+
+
+--
 -- Name: FUNCTION api_webhook_stats(routing_rule_id uuid, days integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -2332,6 +3145,16 @@ REVOKE ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integ
 GRANT ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer) TO anon;
 GRANT ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer) TO authenticated;
 GRANT ALL ON FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer) TO service_role;
+
+
+--
+-- Name: FUNCTION api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) TO anon;
+GRANT ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) TO authenticated;
+GRANT ALL ON FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integer, bucket text) TO service_role;
 
 
 --
@@ -2441,7 +3264,7 @@ GRANT ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) TO service_r
 --
 
 GRANT ALL ON TABLE public.webhook_configs TO service_role;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_configs TO authenticated;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_configs TO authenticated;
 
 
 --
@@ -2458,6 +3281,14 @@ GRANT ALL ON FUNCTION public.update_webhook_config(routing_rule_id uuid, patch j
 --
 
 REVOKE ALL ON FUNCTION public.webhook_caller_is_admin() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_configs_limits(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_configs_limits() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_configs_limits() TO service_role;
 
 
 --
@@ -2497,6 +3328,39 @@ GRANT ALL ON FUNCTION public.webhook_effective_config(routing_rule_id uuid) TO s
 --
 
 REVOKE ALL ON FUNCTION public.webhook_enqueue_new_leads() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_hand_enqueue_owner(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_hand_enqueue_owner(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_json_deeper_than(value jsonb, max_depth integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_json_problem(value jsonb, max_bytes integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_leads_limits(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_leads_limits() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_leads_limits() TO service_role;
 
 
 --
@@ -2547,10 +3411,27 @@ REVOKE ALL ON FUNCTION public.webhook_replay_log(p_log_id uuid) FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION webhook_routing_rules_limits(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_routing_rules_limits() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_routing_rules_limits() TO service_role;
+
+
+--
 -- Name: FUNCTION webhook_rule_visible(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_secret_problem(secret text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_secret_problem(secret text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_secret_problem(secret text) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_secret_problem(secret text) TO service_role;
 
 
 --
@@ -2622,8 +3503,8 @@ GRANT ALL ON SEQUENCE public.api_rate_limit_log_id_seq TO service_role;
 -- Name: TABLE funnels; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.funnels TO anon;
-GRANT ALL ON TABLE public.funnels TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.funnels TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.funnels TO authenticated;
 GRANT ALL ON TABLE public.funnels TO service_role;
 
 
@@ -2631,8 +3512,8 @@ GRANT ALL ON TABLE public.funnels TO service_role;
 -- Name: TABLE leads; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.leads TO anon;
-GRANT ALL ON TABLE public.leads TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.leads TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.leads TO authenticated;
 GRANT ALL ON TABLE public.leads TO service_role;
 
 
@@ -2640,8 +3521,8 @@ GRANT ALL ON TABLE public.leads TO service_role;
 -- Name: TABLE routing_rules; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.routing_rules TO anon;
-GRANT ALL ON TABLE public.routing_rules TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.routing_rules TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.routing_rules TO authenticated;
 GRANT ALL ON TABLE public.routing_rules TO service_role;
 
 
