@@ -2642,7 +2642,7 @@ CREATE TRIGGER webhook_configs_validate BEFORE INSERT OR UPDATE ON public.webhoo
 -- Name: leads webhook_leads_limits; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_leads_limits BEFORE INSERT OR UPDATE OF data ON public.leads FOR EACH ROW EXECUTE FUNCTION public.webhook_leads_limits();
+CREATE TRIGGER webhook_leads_limits BEFORE INSERT OR UPDATE OF data ON public.leads FOR EACH ROW WHEN (((pg_column_size(new.data) >= 516) OR (pg_column_compression(new.data) IS NOT NULL))) EXECUTE FUNCTION public.webhook_leads_limits();
 
 
 --
