@@ -26,3 +26,4 @@ def test_shallow_values_are_returned_unchanged() -> None:
     text = json.dumps({"wide": [{"k": [1, 2]} for _ in range(300)], "deep": [[[[[]]]]]})
     assert jsondepth.loads(text) == json.loads(text)
     assert jsondepth.loads(text.encode()) == json.loads(text)
+
