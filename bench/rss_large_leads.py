@@ -2,12 +2,13 @@
 
     python bench/rss_large_leads.py [--leads 60] [--rounds 3]
 
-A `webhook-sidecar run` starts on an empty queue; then, `--rounds` times, `--leads`
-leads of the largest allowed data (1 MiB of JSON text, the leads.data limit) are
-inserted and delivered to the slow receiver of bench/receiver.py (1 ms per answer).
-The sidecar's RSS (VmRSS of its process) is sampled every 100 ms: idle before the
-first round, the peak of each round, and after each round has drained. Memory is
-bounded when the peaks stay level across rounds instead of growing with each.
+A `webhook-sidecar run` starts on an empty queue; a first round of `--leads` leads of
+1 KB data sets the baseline, then `--rounds` rounds of `--leads` leads of the largest
+allowed data (1 MiB of JSON text, the leads.data limit) follow, all delivered to the
+slow receiver of bench/receiver.py (1 ms per answer) by the same process. Its RSS
+(VmRSS) is sampled every 100 ms: idle, the peak of each round, and after each round
+has drained. Memory is bounded when the large rounds' peaks stay level instead of
+growing with each, at a fixed ratio to the 1 KB round's.
 """
 
 from __future__ import annotations
@@ -49,14 +50,17 @@ class Rss:
         raise BenchError(f"no VmRSS for process {self.pid}")
 
 
-def largest_lead() -> str:
-    """A lead's data whose JSON text is just under the limit (jsonb prints `{"blob": "..."}`)."""
+def lead_of(json_bytes: int) -> str:
+    """A lead's data of about `json_bytes` of JSON text (jsonb prints `{"blob": "..."}`)."""
     envelope = len(json.dumps({"blob": ""}))
-    return json.dumps({"blob": "x" * (MAX_LEAD_JSON_BYTES - envelope - 16)})
+    return json.dumps({"blob": "x" * (json_bytes - envelope - 16)})
 
 
-async def _deliver_round(conn, tenant: data.Tenant, leads: int, rss: Rss, done_before: int) -> float:
-    lead = largest_lead()
+def largest_lead() -> str:
+    return lead_of(MAX_LEAD_JSON_BYTES)
+
+
+async def _deliver_round(conn, tenant: data.Tenant, leads: int, rss: Rss, done_before: int, lead: str) -> float:
     for _ in range(leads):
         await conn.execute("insert into public.leads (funnel_id, data) values ($1, $2::jsonb)", tenant.funnel_id, lead)
     peak = 0.0
@@ -82,9 +86,10 @@ async def measure(bench: Bench, leads: int, rounds: int) -> dict[str, object]:
                 rss = Rss(proc.pid)
                 await asyncio.sleep(3.0)
                 idle = rss.sample()
+                small_peak = await _deliver_round(conn, tenant, leads, rss, 0, lead_of(1024))
                 peaks, drained = [], []
                 for n in range(rounds):
-                    peaks.append(await _deliver_round(conn, tenant, leads, rss, n * leads))
+                    peaks.append(await _deliver_round(conn, tenant, leads, rss, (n + 1) * leads, largest_lead()))
                     await asyncio.sleep(2.0)
                     drained.append(rss.sample())
                 failed = await conn.fetchval("select count(*) from public.webhook_logs where status <> 'success'")
@@ -92,7 +97,8 @@ async def measure(bench: Bench, leads: int, rounds: int) -> dict[str, object]:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
     return {"leads_per_round": leads, "rounds": rounds, "lead_json_bytes": len(largest_lead()),
-            "idle_mib": round(idle, 1), "peak_mib": [round(p, 1) for p in peaks],
+            "idle_mib": round(idle, 1), "peak_1kb_mib": round(small_peak, 1),
+            "ratio_peak_large_to_1kb": round(max(peaks) / small_peak, 2), "peak_mib": [round(p, 1) for p in peaks],
             "after_round_mib": [round(d, 1) for d in drained], "failed_attempts": failed}
 
 
