@@ -849,7 +849,7 @@ begin
   where k.user_id = v_user_id and k.revoked_at is null and (k.expires_at is null or k.expires_at > now());
   if v_active >= 100 then
     raise exception 'too many active API keys: you have %, the limit is 100', v_active
-      using errcode = 'program_limit_exceeded',
+      using errcode = 'P0001',  -- 400 in PostgREST and in serve, with this message
             hint = 'Revoke keys you no longer use with revoke_api_key(id), then create this one.';
   end if;
 
@@ -1702,7 +1702,7 @@ begin
   where q.enqueued_by = v_owner and q.status = 'pending';
   if v_pending >= 1000 then
     raise exception 'too many deliveries enqueued by hand: % are pending, the limit is 1000 per owner', v_pending
-      using errcode = 'program_limit_exceeded',
+      using errcode = 'P0001',  -- 400 in PostgREST and in serve, with this message
             hint = 'Wait until they are delivered, or cancel them with cancel_webhook_deliveries(routing_rule_id).';
   end if;
   return v_owner;
