@@ -26,7 +26,6 @@ Exceptions from aiohttp, and how they are classified:
 from __future__ import annotations
 
 import asyncio
-import functools
 import http
 import re
 import time
@@ -43,34 +42,22 @@ from yarl import URL
 
 from sidecar.domain import ErrorType, Job, Outcome
 from sidecar.egress import CheckedResolver, EgressRefused, check_literal
+from sidecar.keycache import short_key_cache
+from sidecar.masking import MASK, mask_headers
+from sidecar.masking import is_secret_name as is_secret_header
 from sidecar.payload import compact_jsonb_text
 from sidecar.retry import parse_retry_after
-from sidecar.signing import sign
+from sidecar.signing import SigningSecretError, sign
 
 USER_AGENT = "BPC-Funnels/2.0"
-MASK = "***"
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 # Headers the sender owns; a custom header with one of these names never replaces them.
 RESERVED_HEADERS = frozenset(
     {"host", "content-length", "content-type", "transfer-encoding", "connection",
      "user-agent", "x-lead-id", "x-funnel-webhook"}
 )
-_SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-_SECRET_PARTS = ("key", "token", "secret", "signature")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE_CHAR = re.compile("[\r\n\0]")
-
-
-@functools.lru_cache(maxsize=4096)  # the same few names come back on every attempt
-def is_secret_header(name: str) -> bool:
-    """Whether a header's value must never be stored (credentials, cookies, signatures)."""
-    lowered = name.lower()
-    return lowered in _SECRET_NAMES or any(part in lowered for part in _SECRET_PARTS)
-
-
-def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy safe to log: secret values replaced by "***", names and order kept."""
-    return {name: MASK if is_secret_header(name) else value for name, value in headers.items()}
 
 
 def logged_request_headers(url: str, headers: Mapping[str, str]) -> dict[str, str]:
@@ -137,13 +124,13 @@ def header_problem(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=4096)
+@short_key_cache(maxsize=4096)
 def target_url(url: str) -> URL:
     """The parsed URL, once per distinct URL: every attempt to a rule calls the same one."""
     return URL(url)
 
 
-@functools.lru_cache(maxsize=4096)
+@short_key_cache(maxsize=4096)
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be called (unparsable, not http(s), no host, a bad port), or None."""
     try:
@@ -284,16 +271,38 @@ class Deliverer:
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def attempt(self, job: Job) -> Outcome:
-        """POST the job's payload once; every remote fault comes back as an Outcome."""
+    def _prepare(self, job: Job) -> tuple[bytes, dict[str, str], _Exchange] | Outcome:
+        """Body, headers and the exchange to fill, or the final Outcome of a local fault.
+
+        A fault of our own data (secret, header, URL, refused address) cannot change on a
+        retry, so it comes back as `blocked`, the error type that is never retried.
+        """
+        started = time.monotonic()
         body = compact_jsonb_text(job.payload)
-        headers = build_headers(job, body, int(job.now()), self._user_agent)
-        exchange = _Exchange(logged_request_headers(job.webhook_url, headers), time.monotonic())
+        try:
+            headers = build_headers(job, body, int(job.now()), self._user_agent)
+        except SigningSecretError as exc:
+            return _Exchange({}, started).outcome(
+                "blocked", f"request not sent: the rule's signing_secret is unusable ({exc}); "
+                           "set a new one with update_webhook_config")
+        exchange = _Exchange(logged_request_headers(job.webhook_url, headers), started)
         # aiohttp asserts instead of raising on some of these (a port out of range).
         # Only custom headers can be malformed: the others are built here from checked values.
         problem = url_problem(job.webhook_url) or header_problem(_custom_headers(job.custom_headers))
         if problem is not None:
-            return exchange.outcome("network", f"request not sent: {problem}")
+            return exchange.outcome("blocked", f"request not sent: {problem}")
+        try:
+            check_literal(target_url(job.webhook_url).raw_host or "", allow_private=self._allow_private)
+        except EgressRefused as exc:
+            return exchange.outcome("blocked", str(exc))
+        return body, headers, exchange
+
+    async def attempt(self, job: Job) -> Outcome:
+        """POST the job's payload once; every remote and local fault comes back as an Outcome."""
+        prepared = self._prepare(job)
+        if isinstance(prepared, Outcome):
+            return prepared
+        body, headers, exchange = prepared
         task = asyncio.current_task()
         assert task is not None, "attempt() runs in a task"
         deadline = _Deadline(task)
@@ -318,11 +327,10 @@ class Deliverer:
     async def _call(self, url: str, body: bytes, headers: dict[str, str], exchange: _Exchange) -> Outcome:
         session = self._require_session()
         target = target_url(url)
-        check_literal(target.raw_host or "", allow_private=self._allow_private)
         response = await session.post(target, data=body, headers=headers, allow_redirects=False)
         try:
-            body_so_far = _record_head(exchange, response)
-            await _read_capped(response, body_so_far, self._max_response_bytes)
+            body_so_far, header_bytes = _record_head(exchange, response, self._max_response_bytes)
+            await _read_capped(response, body_so_far, self._max_response_bytes - header_bytes)
         finally:
             _let_go(response)
         return exchange.finished()
@@ -333,18 +341,34 @@ class Deliverer:
         return self._session
 
 
-def _record_head(exchange: _Exchange, response: ClientResponse) -> bytearray:
-    """Keep status and headers; returns the exchange's (empty) body buffer to stream into."""
+def _record_head(exchange: _Exchange, response: ClientResponse, cap: int) -> tuple[bytearray, int]:
+    """Keep status and headers within `cap` bytes; returns the (empty) body buffer and the bytes the headers used."""
     exchange.status = response.status
     exchange.reason = response.reason
     body = exchange.body = bytearray()
-    exchange.response_headers = response_headers_dict(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
-    )
+    kept, used = capped_headers(response.raw_headers, cap)
+    exchange.response_headers = response_headers_dict(kept)
     if response.status in RETRY_AFTER_STATUSES:
         exchange.retry_after_s = parse_retry_after(response.headers.get("Retry-After"),
                                                    now=response_date(response.headers.get("Date")))
-    return body
+    return body, used
+
+
+def capped_headers(raw: Iterable[tuple[bytes, bytes]], cap: int) -> tuple[list[tuple[str, str]], int]:
+    """The response headers that fit in `cap` bytes (name + value + 4 per line), and the bytes they use.
+
+    Headers share WEBHOOK_MAX_RESPONSE_BYTES with the body: a peer cannot make one
+    stored attempt larger by sending its bulk as headers.
+    """
+    kept: list[tuple[str, str]] = []
+    used = 0
+    for name, value in raw:
+        size = len(name) + len(value) + 4
+        if used + size > cap:
+            break
+        used += size
+        kept.append((name.decode("latin-1"), value.decode("latin-1")))
+    return kept, used
 
 
 def response_date(value: str | None) -> float | None:

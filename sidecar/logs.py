@@ -18,6 +18,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from sidecar.domain import Job, Outcome
+from sidecar.keycache import short_key_cache
 from sidecar.metrics import attempt_status
 
 ATTEMPT_LOGGER = "sidecar.attempts"
@@ -107,7 +108,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-@lru_cache(maxsize=1024)
+@short_key_cache(maxsize=1024)
 def _host(url: str) -> str | None:
     # A rule's URL is whatever its owner typed; an unparsable one must not cost the line.
     try:

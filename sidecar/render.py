@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sidecar.jsondepth import clip
+
 MAX_CELL = 60
 _ISO_MOMENT = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?")
 
@@ -29,7 +31,7 @@ def cell(value: Any, width: int = MAX_CELL) -> str:
     """One table cell: empty for null, JSON for objects, shortened with … past `width`."""
     if value is None:
         return ""
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+    text = json.dumps(clip(value), ensure_ascii=False) if isinstance(value, dict | list) else str(value)
     text = " ".join(text.split())  # a body's newlines would break the table's rows
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -54,4 +56,4 @@ def fields(row: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
 
 
 def as_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return json.dumps(clip(value), indent=2, ensure_ascii=False, default=str)

@@ -7,22 +7,45 @@ import binascii
 import functools
 import hashlib
 import hmac
+import re
 
 SECRET_PREFIX = "whsec_"
+# The format supabase/migrations/20261202130000_input_limits.sql `webhook_secret_problem`
+# checks too (tests/db/test_input_limits.py feeds both the same strings).
+MAX_SECRET_CHARS = 94
+MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64
+_PADDED_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 class SigningSecretError(ValueError):
-    """The signing secret is not `whsec_` followed by base64."""
+    """The signing secret is not `whsec_` followed by base64 of 24 to 64 bytes."""
 
 
-@functools.lru_cache(maxsize=1024)  # a handful of rules send most attempts
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` is not a signing secret (whsec_ + padded base64 of 24-64 bytes), or None."""
+    if len(secret) > MAX_SECRET_CHARS:
+        return f"signing_secret is {len(secret)} characters long; at most {MAX_SECRET_CHARS}"
+    if not secret.startswith(SECRET_PREFIX):
+        return "signing_secret must be whsec_ followed by padded base64 (it does not start with whsec_)"
+    body = secret[len(SECRET_PREFIX):]
+    if not _PADDED_BASE64.fullmatch(body):
+        return "signing_secret must be whsec_ followed by padded base64"
+    decoded = len(body) // 4 * 3 - (len(body) - len(body.rstrip("=")))
+    if not MIN_KEY_BYTES <= decoded <= MAX_KEY_BYTES:
+        return f"signing_secret must encode {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes of key, got {decoded}"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)  # a handful of rules send most attempts; keys are at most 94 characters
 def secret_key(secret: str) -> bytes:
-    """The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in the spec)."""
-    encoded = secret.removeprefix(SECRET_PREFIX)
+    """The HMAC key of a `whsec_<base64>` secret, refused unless `secret_problem` finds nothing."""
+    problem = secret_problem(secret)
+    if problem is not None:
+        raise SigningSecretError(problem)
     try:
-        return base64.b64decode(encoded, validate=True)
+        return base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
     except (binascii.Error, ValueError):
-        raise SigningSecretError("signing secret must be whsec_ followed by base64") from None
+        raise SigningSecretError("signing_secret must be whsec_ followed by base64") from None
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes, previous: str | None = None) -> str:

@@ -882,6 +882,7 @@ declare
   v_user_id uuid := auth.uid();
   v_unknown text;
   v_plain text;
+  v_active bigint;
 begin
   if v_user_id is null then
     perform public.api_http_error(401, 'not_authenticated', 'sign in to create an API key',
@@ -911,6 +912,16 @@ begin
   if create_api_key.rate_limit_per_minute is null or create_api_key.rate_limit_per_minute not between 1 and 10000 then
     raise exception 'rate_limit_per_minute must be between 1 and 10000, got %', coalesce(create_api_key.rate_limit_per_minute::text, 'null')
       using errcode = 'invalid_parameter_value', column = 'rate_limit_per_minute';
+  end if;
+
+  perform pg_advisory_xact_lock(hashtextextended('create_api_key:' || v_user_id::text, 0));
+  select count(*) into v_active
+  from public.api_keys k
+  where k.user_id = v_user_id and k.revoked_at is null and (k.expires_at is null or k.expires_at > now());
+  if v_active >= 100 then
+    raise exception 'too many active API keys: you have %, the limit is 100', v_active
+      using errcode = 'P0001',  -- 400 in PostgREST and in serve, with this message
+            hint = 'Revoke keys you no longer use with revoke_api_key(id), then create this one.';
   end if;
 
   v_plain := 'bpc_' || encode(extensions.gen_random_bytes(24), 'hex');
@@ -962,8 +973,14 @@ CREATE FUNCTION public.enqueue_webhook(lead_id uuid, routing_rule_id uuid, prior
 declare
   v_rule public.routing_rules%rowtype;
   v_lead public.leads%rowtype;
+  v_owner uuid;
   v_id uuid := gen_random_uuid();
 begin
+  if enqueue_webhook.priority is not null and enqueue_webhook.priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100, got %', enqueue_webhook.priority
+      using errcode = 'invalid_parameter_value', column = 'priority',
+            hint = 'Higher is sooner; replays always run at 1000, ahead of any enqueued delivery.';
+  end if;
   if not public.webhook_rule_visible(enqueue_webhook.routing_rule_id) then
     raise exception 'routing rule % not found', enqueue_webhook.routing_rule_id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
@@ -974,12 +991,14 @@ begin
     raise exception 'lead % not found in the funnel of routing rule %', enqueue_webhook.lead_id, v_rule.id
       using errcode = 'no_data_found', hint = 'A lead can only be delivered to the rules of its own funnel.';
   end if;
+  v_owner := public.webhook_hand_enqueue_owner(v_rule.id);
 
   insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   insert into public.webhook_queue
-    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload)
+    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload,
+     enqueued_by)
   values (
     v_id, v_id, v_lead.id, v_rule.id, coalesce(enqueue_webhook.priority, 0), 1,
     public.webhook_max_attempts(v_rule.id), now(),
@@ -992,7 +1011,8 @@ begin
         'routing_rule_id', v_rule.id,
         'client_name', v_rule.client_name,
         'lead', v_lead.data,
-        'created_at', v_lead.created_at)));
+        'created_at', v_lead.created_at)),
+    v_owner);
 
   perform pg_notify('webhook_jobs', '');
   return v_id;
@@ -1722,6 +1742,43 @@ $$;
 
 
 --
+-- Name: webhook_configs_limits(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_configs_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+  field text;
+  total bigint;
+begin
+  if tg_op = 'INSERT' or new.signing_secret is distinct from old.signing_secret then
+    problem := public.webhook_secret_problem(new.signing_secret);
+    field := 'signing_secret';
+  end if;
+  -- More than 50 headers is webhook_configs_validate's refusal, with its own message.
+  if problem is null and jsonb_typeof(new.custom_headers) = 'object'
+     and (select count(*) from jsonb_object_keys(new.custom_headers)) <= 50 then
+    select coalesce(sum(octet_length(e.key) + octet_length(e.value #>> '{}')), 0) into total
+    from jsonb_each(new.custom_headers) as e;
+    if total > 16384 then
+      field := 'custom_headers';
+      problem := format('custom_headers: names and values total %s bytes; at most 16384', total);
+    end if;
+  end if;
+  if problem is not null then
+    raise exception 'invalid webhook config: %', problem
+      using errcode = 'check_violation', column = field, table = 'webhook_configs', schema = 'public',
+            constraint = 'webhook_configs_' || field || '_check';
+  end if;
+  return new;
+end;
+$$;
+
+
+--
 -- Name: webhook_configs_pause_changed(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1862,6 +1919,7 @@ CREATE TABLE public.webhook_queue (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     held boolean DEFAULT false NOT NULL,
     rate_reserved boolean DEFAULT false NOT NULL,
+    enqueued_by uuid,
     CONSTRAINT webhook_queue_attempt_number_check CHECK (((attempt_number >= 1) AND (attempt_number <= max_attempts))),
     CONSTRAINT webhook_queue_lease_check CHECK (((status = 'processing'::public.webhook_queue_status) = ((locked_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT webhook_queue_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 21)))
@@ -1902,6 +1960,13 @@ COMMENT ON COLUMN public.webhook_queue.held IS 'True while the pending delivery'
 --
 
 COMMENT ON COLUMN public.webhook_queue.rate_reserved IS 'Its rule''s token was taken when the claim put it off to scheduled_at: it starts then without another.';
+
+
+--
+-- Name: COLUMN webhook_queue.enqueued_by; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.enqueued_by IS 'Owner who enqueued this delivery by hand (enqueue_webhook, replay); null for the system''s.';
 
 
 --
@@ -2017,6 +2082,39 @@ $$;
 
 
 --
+-- Name: webhook_hand_enqueue_owner(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_hand_enqueue_owner(p_routing_rule_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_owner uuid;
+  v_pending bigint;
+begin
+  if public.webhook_caller_is_admin() then
+    return null;
+  end if;
+  select f.owner_id into v_owner
+  from public.routing_rules r join public.funnels f on f.id = r.funnel_id
+  where r.id = p_routing_rule_id;
+  -- Serialises one owner's concurrent requests so the count below cannot be overtaken.
+  perform pg_advisory_xact_lock(hashtextextended('webhook_hand_enqueue:' || v_owner::text, 0));
+  select count(*) into v_pending
+  from public.webhook_queue q
+  where q.enqueued_by = v_owner and q.status = 'pending';
+  if v_pending >= 1000 then
+    raise exception 'too many deliveries enqueued by hand: % are pending, the limit is 1000 per owner', v_pending
+      using errcode = 'P0001',  -- 400 in PostgREST and in serve, with this message
+            hint = 'Wait until they are delivered, or cancel them with cancel_webhook_deliveries(routing_rule_id).';
+  end if;
+  return v_owner;
+end;
+$$;
+
+
+--
 -- Name: webhook_held_rules(uuid[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2059,6 +2157,84 @@ CREATE FUNCTION public.webhook_held_summary() RETURNS TABLE(routing_rule_id uuid
   left join counts n on n.routing_rule_id = r.id
   where n.held is not null or c.paused_at is not null
   order by coalesce(n.held, 0) desc, r.id
+$$;
+
+
+--
+-- Name: webhook_json_deeper_than(jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  level jsonb[] := array[value];
+  depth integer := 0;
+begin
+  while cardinality(level) > 0 loop
+    depth := depth + 1;
+    if depth > max_depth then
+      return true;
+    end if;
+    select coalesce(array_agg(c.child), '{}') into level
+    from unnest(level) as p(node),
+         lateral (select o.value from jsonb_each(case when jsonb_typeof(p.node) = 'object' then p.node end) as o
+                  union all
+                  select a.value from jsonb_array_elements(case when jsonb_typeof(p.node) = 'array' then p.node end) as a)
+                 as c(child)
+    where jsonb_typeof(c.child) in ('object', 'array');
+  end loop;
+  return false;
+end;
+$$;
+
+
+--
+-- Name: webhook_json_problem(jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  as_text text;
+begin
+  if value is null then
+    return null;
+  end if;
+  as_text := value::text;
+  if octet_length(as_text) > max_bytes then
+    return format('is %s bytes as JSON text; at most %s', octet_length(as_text), max_bytes);
+  end if;
+  if length(as_text) - length(translate(as_text, '{[', '')) > 64
+     and public.webhook_json_deeper_than(value, 64) then
+    return 'nests objects and arrays deeper than 64 levels';
+  end if;
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_leads_limits(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_leads_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text := public.webhook_json_problem(new.data, 1048576);
+begin
+  if problem is not null then
+    raise exception 'invalid lead: data %', problem
+      using errcode = 'check_violation', column = 'data', table = 'leads', schema = 'public',
+            hint = 'A lead''s data is at most 1 MiB as JSON text and 64 levels deep.';
+  end if;
+  return new;
+end;
 $$;
 
 
@@ -2319,40 +2495,37 @@ declare
   v_log public.webhook_logs%rowtype;
   v_webhook_id uuid;
   v_payload jsonb;
-  v_priority integer;
+  v_owner uuid;
   v_id uuid := gen_random_uuid();
 begin
   select * into v_log from public.webhook_logs l where l.id = p_log_id;
   if v_log.id is null then
     raise exception 'webhook log % not found', p_log_id using errcode = 'no_data_found';
   end if;
+  v_owner := public.webhook_hand_enqueue_owner(v_log.routing_rule_id);
 
   select q.webhook_id, q.payload into v_webhook_id, v_payload
   from public.webhook_queue q
   where q.id = v_log.queue_id;
-
-  -- Replays jump the line: above the highest pending priority, never below 1000.
-  select greatest(1000, max(q.priority)::bigint + 1)::integer into v_priority
-  from public.webhook_queue q
-  where q.status = 'pending' and q.priority < 2147483647;
 
   insert into public.webhook_configs (routing_rule_id) values (v_log.routing_rule_id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   insert into public.webhook_queue
     (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts,
-     scheduled_at, payload, parent_log_id)
+     scheduled_at, payload, parent_log_id, enqueued_by)
   values (
     v_id,
     coalesce(v_log.webhook_id, v_webhook_id, v_log.queue_id, v_id),
     v_log.lead_id,
     v_log.routing_rule_id,
-    coalesce(v_priority, 1000),
+    1000,
     1,
     public.webhook_max_attempts(v_log.routing_rule_id),
     now(),
     coalesce(v_log.request_body, v_payload),
-    v_log.id);
+    v_log.id,
+    v_owner);
 
   perform pg_notify('webhook_jobs', '');
   return v_id;
@@ -2373,6 +2546,35 @@ begin
     raise exception 'routing rule % not found', p_routing_rule_id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
   end if;
+end;
+$$;
+
+
+--
+-- Name: webhook_routing_rules_limits(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_routing_rules_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+  field text;
+begin
+  if length(new.webhook_url) > 2048 then
+    field := 'webhook_url';
+    problem := format('webhook_url is %s characters long; at most 2048', length(new.webhook_url));
+  else
+    problem := public.webhook_json_problem(new.condition, 65536);
+    field := 'condition';
+    problem := 'condition ' || problem;
+  end if;
+  if problem is not null then
+    raise exception 'invalid routing rule: %', problem
+      using errcode = 'check_violation', column = field, table = 'routing_rules', schema = 'public';
+  end if;
+  return new;
 end;
 $$;
 
@@ -2408,6 +2610,40 @@ begin
   return null;
 end;
 $$;
+
+
+--
+-- Name: webhook_secret_problem(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_secret_problem(secret text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  body text;
+  decoded_bytes integer;
+begin
+  if secret is null then
+    return 'signing_secret must not be null (update_webhook_config with null generates a new one)';
+  end if;
+  if length(secret) > 94 then
+    return format('signing_secret is %s characters long; at most 94 (whsec_ + base64 of 64 bytes)', length(secret));
+  end if;
+  if left(secret, 6) <> 'whsec_' then
+    return 'signing_secret must be whsec_ followed by padded base64 (it does not start with whsec_)';
+  end if;
+  body := substr(secret, 7);
+  if body !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' then
+    return 'signing_secret must be whsec_ followed by padded base64 (A-Z a-z 0-9 + /, length a multiple of 4, = only at the end)';
+  end if;
+  decoded_bytes := length(body) / 4 * 3 - (length(body) - length(rtrim(body, '=')));
+  if decoded_bytes not between 24 and 64 then
+    return format('signing_secret must encode 24 to 64 bytes of key, got %s', decoded_bytes);
+  end if;
+  return null;
+end;
+$_$;
 
 
 --
@@ -3117,6 +3353,13 @@ CREATE INDEX webhook_queue_claim_idx ON public.webhook_queue USING btree (priori
 
 
 --
+-- Name: webhook_queue_enqueued_by_pending_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_queue_enqueued_by_pending_idx ON public.webhook_queue USING btree (enqueued_by) WHERE ((status = 'pending'::public.webhook_queue_status) AND (enqueued_by IS NOT NULL));
+
+
+--
 -- Name: webhook_queue_finished_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3201,6 +3444,13 @@ CREATE TRIGGER webhook_configs_keep_previous_secret BEFORE UPDATE OF signing_sec
 
 
 --
+-- Name: webhook_configs webhook_configs_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_configs_limits BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_limits();
+
+
+--
 -- Name: webhook_configs webhook_configs_pause_changed; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -3222,6 +3472,13 @@ CREATE TRIGGER webhook_configs_validate_breaker BEFORE INSERT OR UPDATE ON publi
 
 
 --
+-- Name: leads webhook_leads_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_leads_limits BEFORE INSERT OR UPDATE OF data ON public.leads FOR EACH ROW WHEN (((pg_column_size(new.data) >= 516) OR (pg_column_compression(new.data) IS NOT NULL))) EXECUTE FUNCTION public.webhook_leads_limits();
+
+
+--
 -- Name: webhook_queue webhook_queue_default_webhook_id; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -3240,6 +3497,13 @@ CREATE TRIGGER webhook_queue_hold_new AFTER INSERT ON public.webhook_queue REFER
 --
 
 CREATE TRIGGER webhook_queue_outcomes AFTER UPDATE ON public.webhook_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_queue_outcomes();
+
+
+--
+-- Name: routing_rules webhook_routing_rules_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_routing_rules_limits BEFORE INSERT OR UPDATE OF webhook_url, condition ON public.routing_rules FOR EACH ROW EXECUTE FUNCTION public.webhook_routing_rules_limits();
 
 
 --
@@ -3933,7 +4197,7 @@ GRANT ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) TO service_r
 --
 
 GRANT ALL ON TABLE public.webhook_configs TO service_role;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_configs TO authenticated;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_configs TO authenticated;
 
 
 --
@@ -3958,6 +4222,14 @@ REVOKE ALL ON FUNCTION public.webhook_caller_is_admin() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.webhook_configs_keep_previous_secret() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_configs_keep_previous_secret() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_configs_limits(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_configs_limits() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_configs_limits() TO service_role;
 
 
 --
@@ -4022,6 +4294,13 @@ REVOKE ALL ON FUNCTION public.webhook_funnels_hold_changed() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION webhook_hand_enqueue_owner(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_hand_enqueue_owner(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION webhook_held_rules(rule_ids uuid[]); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4034,6 +4313,32 @@ REVOKE ALL ON FUNCTION public.webhook_held_rules(rule_ids uuid[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.webhook_held_summary() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_held_summary() TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_json_deeper_than(value jsonb, max_depth integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_json_problem(value jsonb, max_bytes integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) TO service_role;
+
+
+--
+-- Name: FUNCTION webhook_leads_limits(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_leads_limits() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_leads_limits() TO service_role;
 
 
 --
@@ -4120,6 +4425,14 @@ REVOKE ALL ON FUNCTION public.webhook_require_rule(p_routing_rule_id uuid) FROM 
 
 
 --
+-- Name: FUNCTION webhook_routing_rules_limits(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_routing_rules_limits() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_routing_rules_limits() TO service_role;
+
+
+--
 -- Name: FUNCTION webhook_rule_visible(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4131,6 +4444,15 @@ REVOKE ALL ON FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) FROM 
 --
 
 REVOKE ALL ON FUNCTION public.webhook_rules_hold_changed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_secret_problem(secret text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_secret_problem(secret text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_secret_problem(secret text) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_secret_problem(secret text) TO service_role;
 
 
 --
@@ -4209,8 +4531,8 @@ GRANT ALL ON SEQUENCE public.api_rate_limit_log_id_seq TO service_role;
 -- Name: TABLE funnels; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.funnels TO anon;
-GRANT ALL ON TABLE public.funnels TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.funnels TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.funnels TO authenticated;
 GRANT ALL ON TABLE public.funnels TO service_role;
 
 
@@ -4218,8 +4540,8 @@ GRANT ALL ON TABLE public.funnels TO service_role;
 -- Name: TABLE leads; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.leads TO anon;
-GRANT ALL ON TABLE public.leads TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.leads TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.leads TO authenticated;
 GRANT ALL ON TABLE public.leads TO service_role;
 
 
@@ -4227,8 +4549,8 @@ GRANT ALL ON TABLE public.leads TO service_role;
 -- Name: TABLE routing_rules; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.routing_rules TO anon;
-GRANT ALL ON TABLE public.routing_rules TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.routing_rules TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.routing_rules TO authenticated;
 GRANT ALL ON TABLE public.routing_rules TO service_role;
 
 

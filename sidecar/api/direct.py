@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from sidecar import jsondepth
 from sidecar.api.auth import Caller
 from sidecar.api.errors import ApiError
 from sidecar.api.store import RPCS, pgrst_error, refusal, sqlstate_status
@@ -32,7 +33,7 @@ def _queries() -> dict[str, str]:
 
 async def _init(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=jsondepth.loads, schema="pg_catalog")
 
 
 def session_settings(caller: Caller) -> tuple[str, str, str]:

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import httpx
 
+from sidecar import jsondepth
 from sidecar.api.auth import Caller
 from sidecar.api.errors import ApiError
 from sidecar.api.store import MISSING, RPCS, config_field
@@ -54,7 +55,7 @@ class PostgrestApiStore:
         except httpx.HTTPError as exc:
             raise ApiError(503, f"Supabase is unreachable ({type(exc).__name__}); try again shortly") from exc
         if response.is_success:
-            return response.json() if response.content else None
+            return jsondepth.loads(response.content) if response.content else None
         raise _refusal(response)
 
     async def ping(self) -> None:
@@ -66,7 +67,7 @@ class PostgrestApiStore:
 
 def _refusal(response: httpx.Response) -> ApiError:
     try:
-        body = response.json()
+        body = jsondepth.loads(response.content)
         message = str(body.get("message") or response.reason_phrase)
         code = str(body.get("code") or "")
     except (ValueError, AttributeError):

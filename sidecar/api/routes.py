@@ -120,6 +120,8 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
         raise bad_parameter("body", "must be a JSON object") from None
+    except RecursionError:
+        raise bad_parameter("body", "nests objects and arrays too deeply") from None
     if not isinstance(body, dict):
         raise bad_parameter("body", "must be a JSON object")
     return body

@@ -18,7 +18,6 @@ driver's errors in one place into this tree, so callers never see a driver excep
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 from sidecar.domain import AttemptResult, Job
+from sidecar.masking import masked_url
 from sidecar.retry import db_retrying
 
 T = TypeVar("T")
@@ -187,14 +186,14 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
     """One element of `record_webhook_attempts(results)`, safe for jsonb and for the log.
 
     jsonb refuses the NUL character, which a receiver can send in a body or header,
-    so it is replaced like any other undecodable byte; a password in the URL is masked.
+    so it is replaced like any other undecodable byte; the URL is masked (sidecar/masking.py).
     """
     outcome = result.outcome
     return {
         "queue_id": str(result.job.queue_id),
         "worker_id": result.worker_id,
         "attempt_number": result.job.attempt_number,
-        "webhook_url": without_password(result.job.webhook_url),
+        "webhook_url": masked_url(result.job.webhook_url),
         "request_headers": _clean_map(outcome.request_headers),
         "response_status": outcome.status,
         "response_headers": _clean_map(outcome.response_headers),
@@ -207,21 +206,6 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
         **({} if result.log_id is None else {"log_id": str(result.log_id)}),
         **({"first_send": True} if result.first_send and result.log_id is not None else {}),
     }
-
-
-@functools.lru_cache(maxsize=4096)  # called per recorded attempt; a rule's URL repeats
-def without_password(url: str) -> str:
-    """The URL as logged: a password in it (sent as Basic auth) replaced by ***, like a logged secret header."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url
-    if not password:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def results_json(results: Sequence[AttemptResult]) -> str:

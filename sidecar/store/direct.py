@@ -31,20 +31,16 @@ from sidecar.store import (
     recorded_from_row,
     result_element,
 )
+from sidecar import jsondepth
 from sidecar.store.queries import query
+from sidecar.store.sqlstates import is_transient_sqlstate
 
 CHANNEL = "webhook_jobs"
 POOL_MAX = 4
 CONNECT_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 
-# SQLSTATEs worth retrying: connection exceptions (class 08), the server shutting
-# down or starting up, too many connections, serialization failure and deadlock.
-_TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400", "40001", "40P01"})
-
-
-def _is_transient_state(sqlstate: str | None) -> bool:
-    return bool(sqlstate) and (sqlstate in _TRANSIENT_STATES or str(sqlstate).startswith("08"))
+_is_transient_state = is_transient_sqlstate  # sidecar/store/sqlstates.py, shared with the PostgREST store
 
 
 def _describe(exc: asyncpg.PostgresError) -> str:
@@ -94,7 +90,7 @@ def _jsonb_decode(data: bytes) -> Any:
     # leads' data, shown by `logs`, may hold any number.
     if data == b"\x01{}":
         return {}  # most rules have no custom headers, and every claimed job carries them
-    return json.loads(data[1:].decode("utf-8"))
+    return jsondepth.loads(data[1:].decode("utf-8"))
 
 
 async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
@@ -104,7 +100,7 @@ async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=jsondepth.loads, schema="pg_catalog")
     await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
                               schema="pg_catalog", format="binary")
 

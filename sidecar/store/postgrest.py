@@ -25,6 +25,7 @@ from postgrest.exceptions import APIError
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from sidecar.domain import AttemptResult, Job
+from sidecar.store.sqlstates import is_transient_sqlstate
 from sidecar.store import (
     MissingFunctionError,
     RecordedAttempt,
@@ -40,7 +41,6 @@ from sidecar.store import (
 REQUEST_TIMEOUT_S = 30.0
 # PostgREST codes for "could not reach or use the database" (its 503/504 answers).
 _TRANSIENT_PGRST = frozenset({"PGRST000", "PGRST001", "PGRST002", "PGRST003"})
-_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400", "40001", "40P01"})
 _MISSING_FUNCTION = frozenset({"PGRST202", "42883"})
 
 
@@ -77,7 +77,7 @@ def _api_error_text(exc: APIError) -> str:
 
 def _is_transient_code(code: str | None) -> bool:
     code = code or ""
-    return code in _TRANSIENT_PGRST or code in _TRANSIENT_SQLSTATES or code.startswith("08")
+    return code in _TRANSIENT_PGRST or is_transient_sqlstate(code)
 
 
 @contextmanager

@@ -114,7 +114,6 @@ async def test_an_owner_edits_their_own_config_but_not_another_owners(db: asyncp
 
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
         async with acting_as(db, "authenticated", OWNER_A):
-            await db.execute("delete from webhook_configs where routing_rule_id = $1", delivered.rule_b)
             await db.execute("insert into webhook_configs (routing_rule_id) values ($1)", delivered.rule_b)
 
 

@@ -133,7 +133,8 @@ async def test_10mb_body_is_cut_at_max_response_bytes(receiver: Receiver) -> Non
     async with Deliverer(allow_private_targets=True, max_response_bytes=65536) as d:
         outcome = await d.attempt(make_job(receiver.base_url + "/big"))
     assert outcome.success
-    assert outcome.response_body == "x" * 65536
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in outcome.response_headers.items())
+    assert outcome.response_body == "x" * (65536 - header_bytes)  # headers and body share the budget
     await asyncio.wait_for(receiver.big_handler_done.wait(), 10)
     assert receiver.big_body_fully_sent is False  # we hung up instead of draining 10 MB
 
@@ -141,7 +142,9 @@ async def test_10mb_body_is_cut_at_max_response_bytes(receiver: Receiver) -> Non
 async def test_small_cap_stores_exactly_the_cap(receiver: Receiver) -> None:
     async with Deliverer(allow_private_targets=True, max_response_bytes=100) as d:
         outcome = await d.attempt(make_job(receiver.base_url + "/big"))
-    assert outcome.response_body == "x" * 100
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in outcome.response_headers.items())
+    assert header_bytes <= 100
+    assert outcome.response_body == "x" * (100 - header_bytes)
 
 
 async def test_connection_is_reused_after_a_complete_body(deliverer: Deliverer, receiver: Receiver) -> None:
@@ -152,4 +155,22 @@ async def test_connection_is_reused_after_a_complete_body(deliverer: Deliverer, 
 
 async def test_unused_deliverer_refuses_to_run(receiver: Receiver) -> None:
     with pytest.raises(RuntimeError, match="async with"):
-        await Deliverer().attempt(make_job(receiver.base_url + "/ok"))
+        await Deliverer(allow_private_targets=True).attempt(make_job(receiver.base_url + "/ok"))
+
+
+
+async def test_response_headers_count_against_max_response_bytes(raw_server) -> None:
+    from tests.http.conftest import read_request_head
+
+    async def many_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 8000) for i in range(100))  # ~800 KB
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n" + filler + b"\r\nbody")
+        await writer.drain()
+
+    server = await raw_server(many_headers)
+    async with Deliverer(allow_private_targets=True, max_response_bytes=65536) as d:
+        outcome = await d.attempt(make_job(server.url))
+    assert outcome.success
+    stored = sum(len(k) + len(v) + 4 for k, v in outcome.response_headers.items()) + len(outcome.response_body or "")
+    assert stored <= 65536

@@ -156,13 +156,15 @@ async def test_dns_failure_is_network(deliverer: Deliverer, monkeypatch: pytest.
     assert "DNS" in (outcome.error_message or "")
 
 
-async def test_malformed_url_is_network_not_an_exception(deliverer: Deliverer) -> None:
+async def test_malformed_url_is_a_final_blocked_outcome_not_an_exception(deliverer: Deliverer) -> None:
+    # A fault of the rule's own data: no retry can change it (README "Local faults").
     outcome = await deliverer.attempt(make_job("not a url"))
-    assert outcome.error_type == "network"
+    assert outcome.error_type == "blocked"
+    assert (outcome.error_message or "").startswith("request not sent: invalid URL")
 
 
 async def test_header_with_line_break_is_not_sent(deliverer: Deliverer, receiver: Receiver) -> None:
     job = make_job(receiver.base_url + "/ok", custom_headers={"X-Bad": "a\r\nInjected: 1"})
     outcome = await deliverer.attempt(job)
-    assert outcome.error_type == "network" and "X-Bad" in (outcome.error_message or "")
+    assert outcome.error_type == "blocked" and "X-Bad" in (outcome.error_message or "")
     assert receiver.requests == []

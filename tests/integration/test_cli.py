@@ -211,3 +211,20 @@ async def test_with_both_urls_set_the_direct_connection_wins_and_says_so(env: di
 
     assert code == 0
     assert "using DATABASE_URL" in err
+
+
+async def test_logs_and_replay_show_a_row_nested_thousands_deep_without_crashing(
+    db: asyncpg.Connection, env: dict[str, str], receiver: Receiver
+) -> None:
+    rule = await make_rule(db, receiver.url("/deep"))
+    await insert_lead(db, rule.funnel_id)
+    assert (await sidecar(env, "run", "--once"))[0] == 0
+    deep = '{"lead": ' + "[" * 5000 + "]" * 5000 + "}"  # older than the leads' depth limit, or written by hand
+    log_id = await db.fetchval("update webhook_logs set request_body = $1::jsonb, response_headers = $1::jsonb"
+                               " returning id", deep)
+
+    for args in (["logs"], ["--json", "logs"], ["replay", str(log_id)], ["--json", "replay", str(log_id)]):
+        code, out, err = await sidecar(env, *args)
+        assert code == 0 and "Traceback" not in err and "RecursionError" not in out + err, (args, err[-2000:])
+        assert "nested deeper than 100 levels" in out or args[0] != "--json", (args, out[-500:])
+    assert receiver.hits[-1].body == deep.replace(" ", "").encode()  # the replay sent every level

@@ -115,3 +115,36 @@ async def test_many_leads_to_several_rules_each_arrive_once(
     assert len(ids) == len(set(ids)) == 300
     assert await db.fetchval("select count(*) from webhook_queue where status = 'completed'") == 300
     assert await db.fetchval("select count(*) from webhook_logs where status = 'success'") == 300
+
+
+CREDENTIAL_HEADERS = {
+    "X-Auth": "a-1", "X-Password": "p-2", "X-Client-Credentials": "c-3", "X-Session-Id": "s-4",
+    "X-Private-Data": "v-5", "X-Pass": "p-6", "X-JWT": "j-7", "X-CSRF": "csrf-v8",
+}
+SECRET_QUERY = {"access_token": "q1", "token": "q2", "key": "q3", "api_key": "q4", "apikey": "q5",
+                "secret": "q6", "signature": "q7", "sig": "q8", "password": "q9", "auth": "q10",
+                "code": "q11", "X-Amz-Credential": "q12", "client_secret": "q13"}
+
+
+async def test_credential_headers_and_url_query_tokens_are_masked_in_the_log_but_sent(
+    db: asyncpg.Connection, store: DirectStore, receiver: Receiver
+) -> None:
+    from urllib.parse import urlencode
+
+    from tests.integration.support import reply
+
+    query = urlencode({"page": "2", **SECRET_QUERY, "lang": "fr"})
+    url = receiver.script("/tok", reply(200, headers={"X-Session-Token": "r-1", "Set-Cookie": "sid=r-2"}))
+    rule = await make_rule(db, f"{url}?{query}", custom_headers=CREDENTIAL_HEADERS)
+    await insert_lead(db, rule.funnel_id)
+
+    await run_once(store)
+
+    assert all(receiver.hits[0].headers[name] == value for name, value in CREDENTIAL_HEADERS.items())
+    log = await db.fetchrow("select webhook_url, request_headers::text, response_headers::text from webhook_logs")
+    stored = " ".join([log["webhook_url"], log["request_headers"], log["response_headers"]])
+    leaked = [v for v in [*CREDENTIAL_HEADERS.values(), *SECRET_QUERY.values(), "r-1", "r-2"] if f"{v}\"" in stored
+              or f"={v}&" in stored or stored.endswith(f"={v}")]
+    assert leaked == [], stored
+    assert log["webhook_url"].startswith(f"{url}?page=2&access_token=***&token=***&")
+    assert log["webhook_url"].endswith("&lang=fr")

@@ -42,3 +42,32 @@ def test_mask_does_not_modify_its_input() -> None:
 def test_response_headers_mask_set_cookie_and_keep_repeats() -> None:
     raw = [("Content-Type", "text/plain"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Vary", "A"), ("vary", "B")]
     assert response_headers_dict(raw) == {"content-type": "text/plain", "set-cookie": "***", "vary": "A, B"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-Auth", "X-Password", "X-Pass", "X-Client-Credentials", "X-Session-Id", "X-Private-Data",
+     "X-Api-Token", "Private-Token", "X-Amz-Security-Token", "Sessionid"],
+)
+def test_common_credential_header_names_are_secret(name: str) -> None:
+    assert is_secret_header(name)
+
+
+@pytest.mark.parametrize(
+    ("url", "logged"),
+    [
+        ("https://h.example/p?access_token=abc&page=2", "https://h.example/p?access_token=***&page=2"),
+        ("https://h.example/p?token=a&key=b&api_key=c&apikey=d", "https://h.example/p?token=***&key=***&api_key=***&apikey=***"),
+        ("https://h.example/p?secret=a&signature=b&sig=c&password=d&auth=e",
+         "https://h.example/p?secret=***&signature=***&sig=***&password=***&auth=***"),
+        ("https://h.example/p?X-Amz-Credential=a&X-Amz-Signature=b&lang=fr",
+         "https://h.example/p?X-Amz-Credential=***&X-Amz-Signature=***&lang=fr"),
+        ("https://h.example/p?client%5Fsecret=a", "https://h.example/p?client%5Fsecret=***"),
+        ("https://u:pw@h.example/token/abc?q=1", "https://u:***@h.example/token/abc?q=1"),  # the path is kept
+        ("https://h.example/p?flag&token=", "https://h.example/p?flag&token="),
+        ("https://h.example/p", "https://h.example/p"),
+    ],
+)
+def test_logged_url_masks_secret_query_values_and_the_password(url: str, logged: str) -> None:
+    from sidecar.masking import logged_url, masked_url
+    assert logged_url(url) == logged == masked_url(url)

@@ -29,7 +29,7 @@ select columns_are('public', 'webhook_logs', array[
 select columns_are('public', 'webhook_queue', array[
   'id', 'webhook_id', 'lead_id', 'routing_rule_id', 'webhook_log_id', 'status', 'priority', 'attempt_number',
   'max_attempts', 'scheduled_at', 'started_at', 'completed_at', 'error_message', 'payload', 'parent_log_id',
-  'locked_by', 'lease_expires_at', 'created_at', 'held', 'rate_reserved']);
+  'locked_by', 'lease_expires_at', 'created_at', 'held', 'rate_reserved', 'enqueued_by']);
 select columns_are('public', 'api_keys', array[
   'id', 'user_id', 'name', 'key_prefix', 'key_hash', 'scopes', 'rate_limit_per_minute', 'expires_at',
   'revoked_at', 'last_used_at', 'created_at']);
