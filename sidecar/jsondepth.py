@@ -10,19 +10,53 @@ cut part becomes the string CUT.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_DEPTH = 100
 CUT = f"… (nested deeper than {MAX_DEPTH} levels, not shown)"
 
 
+# A JSON string (escapes included) or a bracket: the only tokens that decide nesting.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
 def loads(text: str | bytes) -> Any:
-    """json.loads, with the nesting cut at MAX_DEPTH; a text too deep even to parse becomes CUT."""
+    """json.loads, with the nesting cut at MAX_DEPTH before parsing, so the parser never recurses deeper."""
+    if _brackets(text) <= MAX_DEPTH:
+        return json.loads(text)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
     try:
-        value = json.loads(text)
+        return json.loads(_cut(text))
     except RecursionError:
         return CUT
-    return clip(value) if _brackets(text) > MAX_DEPTH else value
+
+
+def _cut(text: str) -> str:
+    """The JSON text with every container below MAX_DEPTH levels replaced by the string CUT.
+
+    One pass over strings and brackets (the regex skips everything else in C), so a
+    row of any depth is cut without recursion: the whole row survives, not only
+    its shallow columns.
+    """
+    parts: list[str] = []
+    depth, kept_to, cut_from = 0, 0, -1
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token[0] == '"':
+            continue
+        if token in "[{":
+            depth += 1
+            if depth == MAX_DEPTH + 1:
+                cut_from = match.start()
+            continue
+        if depth == MAX_DEPTH + 1 and cut_from >= 0:
+            parts += [text[kept_to:cut_from], json.dumps(CUT, ensure_ascii=False)]
+            kept_to, cut_from = match.end(), -1
+        depth -= 1
+    parts.append(text[kept_to:])
+    return "".join(parts)
 
 
 def clip(value: Any, depth: int = MAX_DEPTH) -> Any:
