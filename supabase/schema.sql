@@ -1434,17 +1434,20 @@ CREATE FUNCTION public.send_test_webhook(routing_rule_id uuid) RETURNS uuid
 declare
   v_rule public.routing_rules%rowtype;
   v_id uuid := gen_random_uuid();
+  v_owner uuid;
 begin
   perform public.webhook_require_rule(send_test_webhook.routing_rule_id);
   select * into v_rule from public.routing_rules r where r.id = send_test_webhook.routing_rule_id;
+  v_owner := public.webhook_hand_enqueue_owner(v_rule.id);
 
   insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
 
   insert into public.webhook_queue
-    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload)
+    (id, webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload,
+     enqueued_by)
   values (
-    v_id, v_id, null, v_rule.id, 2147483647, 1, 1, now(),
+    v_id, v_id, null, v_rule.id, 1000, 1, 1, now(),
     jsonb_build_object(
       'type', 'webhook.test',
       'timestamp', now(),
@@ -1455,7 +1458,8 @@ begin
         'client_name', v_rule.client_name,
         'lead', jsonb_build_object('email', 'test.lead@example.com', 'name', 'Test Lead',
                                    'phone', '+10000000000', 'test', true),
-        'created_at', now())));
+        'created_at', now())),
+    v_owner);
 
   perform pg_notify('webhook_jobs', '');
   return v_id;

@@ -63,6 +63,22 @@ async def test_pending_deliveries_made_by_hand_are_limited_per_owner(db: asyncpg
     assert by_owner == {OWNER_A: 1000, OWNER_B: 1, None: 3}  # lead inserts and Studio: the system's
 
 
+async def test_a_test_delivery_takes_the_replays_priority_and_counts_against_the_owners_limit(
+        db: asyncpg.Connection, world: World) -> None:
+    await db.execute("delete from webhook_queue")
+    async with acting_as(db, "authenticated", OWNER_A):
+        test = await db.fetchval("select send_test_webhook($1)", world.rule_a)
+    assert await db.fetchrow("select priority, enqueued_by from webhook_queue where id = $1", test) == (1000, OWNER_A)
+    lead = await add_lead(db, world.funnel_a)  # its own delivery, the system's, stays at 0
+    await db.execute(
+        "insert into webhook_queue (lead_id, routing_rule_id, attempt_number, max_attempts, scheduled_at,"
+        " payload, enqueued_by) select $1, $2, 1, 1, now(), '{}', $3 from generate_series(1, 999)",
+        lead, world.rule_a, OWNER_A)
+    with pytest.raises(asyncpg.RaiseError, match="too many deliveries enqueued by hand: 1000 are pending"):
+        async with acting_as(db, "authenticated", OWNER_A):
+            await db.fetchval("select send_test_webhook($1)", world.rule_a)
+
+
 async def test_an_owner_cannot_delete_a_config_so_its_secret_is_never_silently_replaced(
         db: asyncpg.Connection, world: World) -> None:
     await db.execute("insert into webhook_configs (routing_rule_id) values ($1)", world.rule_a)
