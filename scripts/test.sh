@@ -28,4 +28,8 @@ if [ ! -x .tools/node_modules/.bin/supabase ]; then
 fi
 export SUPABASE_CLI="$PWD/.tools/node_modules/.bin/supabase"
 
+# Lint and strict types first: cheap, and a failure names the line.
+.venv/bin/ruff check sidecar tests bench scripts
+.venv/bin/mypy
+
 exec .venv/bin/pytest -q "$@"

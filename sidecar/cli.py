@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import math
 import re
@@ -194,7 +195,7 @@ async def open_store(settings: Settings, wait: bool = False) -> AsyncIterator[St
 
     With `wait`, an unreachable database is retried with backoff until it answers.
     """
-    connect = lambda: _connect(settings)  # noqa: E731
+    connect = functools.partial(_connect, settings)
     store = await (_connect_patiently(connect) if wait else connect())
     try:
         yield store

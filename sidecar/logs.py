@@ -44,7 +44,7 @@ def configure_logging(fmt: str, level: int | str = logging.INFO, stream: IO[str]
     root.setLevel(level)
     # Our formats print none of these: not gathering them saves a stack walk and lookups
     # on every record, one per attempt (the logging HOWTO's "Optimization" section).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

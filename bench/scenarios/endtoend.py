@@ -132,7 +132,7 @@ def _wait_all(procs: list[subprocess.Popen[bytes]], budget_s: float, log: Path) 
         except subprocess.TimeoutExpired:
             for p in procs:
                 p.kill()
-            raise BenchError(f"webhook-sidecar did not finish within {budget_s:.0f} s (log: {log})")
+            raise BenchError(f"webhook-sidecar did not finish within {budget_s:.0f} s (log: {log})") from None
         if code != 0:
             tail = log.read_text(errors="replace").strip().splitlines()[-5:]
             raise BenchError(f"webhook-sidecar exited {code}: {' | '.join(tail)}")

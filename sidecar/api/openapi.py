@@ -13,6 +13,7 @@ UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
 
+LOG_STATUS = {"type": "string", "enum": ["pending", "success", "failed", "retrying"]}
 LOG = {"type": "object", "properties": {
     "id": UUID, "lead_id": UUID, "routing_rule_id": UUID, "webhook_url": {"type": "string"},
     "request_headers": {"type": "object"}, "request_body": {"type": "object", "nullable": True},
@@ -22,7 +23,7 @@ LOG = {"type": "object", "properties": {
     "duration_ms": {"type": "integer", "nullable": True}, "attempt_number": {"type": "integer"},
     "max_attempts": {"type": "integer"}, "is_retry": {"type": "boolean"},
     "parent_log_id": {**UUID, "nullable": True},
-    "status": {"type": "string", "enum": ["pending", "success", "failed", "retrying"]},
+    "status": LOG_STATUS,
     "error_message": {"type": "string", "nullable": True},
     "error_type": {"type": "string", "nullable": True,
                    "enum": ["timeout", "network", "http_error", "invalid_response", "blocked", None]},
@@ -112,7 +113,7 @@ def _paths() -> dict[str, Any]:
                                  {"200": _answer("a page", _data({"type": "array", "items": LOG},
                                                                  next_cursor={"type": "string", "nullable": True}))},
                                  [_q("routing_rule_id", UUID, "required for API keys"),
-                                  _q("status", LOG["properties"]["status"], "only this status"),
+                                  _q("status", LOG_STATUS, "only this status"),
                                   _q("since", TIME, "created at or after"), _q("until", TIME, "created before"),
                                   _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
                                      "rows per page"),

@@ -26,7 +26,7 @@ async def test_following_next_cursor_visits_every_row_once_while_logs_arrive(
     seen: list[str] = []
     cursor = None
     async with server.client(owner.jwt) as client:
-        for page in range(20):
+        for page in range(20):  # noqa: B007 - counted below
             params = {"routing_rule_id": str(owner.rule_id), "limit": 5, **({"cursor": cursor} if cursor else {})}
             answer = (await client.get(f"{P}/logs", params=params)).json()
             seen += [r["id"] for r in answer["data"]]

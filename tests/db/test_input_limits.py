@@ -61,7 +61,8 @@ async def test_custom_headers_total_size_is_bounded(db: asyncpg.Connection, worl
 
 async def test_a_lead_over_one_mebibyte_is_refused_naming_data(db: asyncpg.Connection, world: World) -> None:
     await add_lead(db, world.funnel_a, {"blob": "x" * (1024 * 1024 - 100)})
-    with pytest.raises(asyncpg.CheckViolationError, match="invalid lead: data is .* bytes as JSON text; at most 1048576") as caught:
+    with pytest.raises(asyncpg.CheckViolationError,
+                       match="invalid lead: data is .* bytes as JSON text; at most 1048576") as caught:
         await add_lead(db, world.funnel_a, {"blob": "x" * (1024 * 1024)})
     assert caught.value.column_name == "data"
 
@@ -86,7 +87,8 @@ async def test_bulk_inserts_of_small_leads_still_work(db: asyncpg.Connection, wo
 
 async def test_webhook_url_and_condition_are_bounded_on_routing_rules(db: asyncpg.Connection, world: World) -> None:
     long_url = "https://example.com/" + "a" * 2029
-    with pytest.raises(asyncpg.CheckViolationError, match="invalid routing rule: webhook_url is 2049 characters long; at most 2048") as caught:
+    with pytest.raises(asyncpg.CheckViolationError,
+                       match="invalid routing rule: webhook_url is 2049 characters long; at most 2048") as caught:
         await db.execute("update routing_rules set webhook_url = $2 where id = $1", world.rule_a, long_url)
     assert caught.value.column_name == "webhook_url"
     await db.execute("update routing_rules set webhook_url = $2 where id = $1", world.rule_a, long_url[:-1])

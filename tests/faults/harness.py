@@ -50,7 +50,7 @@ class Sidecar:
         except TimeoutError:
             self.kill9()
             await self.proc.wait()
-            raise AssertionError(f"sidecar {self.worker_id} did not exit within {limit_s:g} s:\n{self.tail()}")
+            raise AssertionError(f"sidecar {self.worker_id} did not exit within {limit_s:g} s:\n{self.tail()}") from None
 
     async def terminate(self, limit_s: float = STOP_LIMIT_S) -> int:
         if self.alive:

@@ -105,7 +105,7 @@ async def test_extreme_configs_and_unusual_leads_are_refused_or_delivered_intact
         with pytest.raises(asyncpg.CheckViolationError, match="at most 16384"):
             await db.execute("update webhook_configs set custom_headers = $2::jsonb where routing_rule_id = $1",
                              rule.id, json.dumps(_many_headers(50, 8000)))
-        for name, lead in REFUSED_LEADS.items():
+        for lead in REFUSED_LEADS.values():
             with pytest.raises(asyncpg.DataError, match="Unicode|surrogate"):
                 await db.execute("insert into leads (funnel_id, data) values ($1, $2::jsonb)", rule.funnel_id, lead)
         leads = {await insert_lead(db, rule.funnel_id, data): name for name, data in UNUSUAL_LEADS.items()}

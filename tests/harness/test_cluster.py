@@ -10,7 +10,8 @@ async def test_clone_has_supabase_roles_and_auth_helpers(db: asyncpg.Connection)
     roles = {r["rolname"] for r in await db.fetch("select rolname from pg_roles")}
     assert {"anon", "authenticated", "service_role", "authenticator"} <= roles
     async with db.transaction():
-        await db.execute("""set local request.jwt.claims = '{"sub":"8c3e6d3c-7d43-4c8e-9f55-0d9d2c0b1a11","role":"authenticated"}'""")
+        await db.execute("""set local request.jwt.claims =
+                          '{"sub":"8c3e6d3c-7d43-4c8e-9f55-0d9d2c0b1a11","role":"authenticated"}'""")
         uid = await db.fetchval("select auth.uid()::text")
         role = await db.fetchval("select auth.role()")
     assert uid == "8c3e6d3c-7d43-4c8e-9f55-0d9d2c0b1a11"

@@ -8,6 +8,7 @@ import hmac
 
 import pytest
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from sidecar.signing import SigningSecretError, sign
 
@@ -46,7 +47,7 @@ def test_changed_body_does_not_verify() -> None:
 
     now = int(time.time())
     signature = sign(SECRET, MSG_ID, now, b'{"a":1}')
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         verify(SECRET, MSG_ID, now, b'{"a":2}', signature)
 
 
@@ -55,7 +56,7 @@ def test_other_secret_does_not_verify() -> None:
 
     now = int(time.time())
     other = "whsec_" + base64.b64encode(b"x" * 32).decode()
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         verify(other, MSG_ID, now, b"{}", sign(SECRET, MSG_ID, now, b"{}"))
 
 
