@@ -154,3 +154,16 @@ async def add_logs(db: asyncpg.Connection, owner: Owner, statuses: list[str], st
             json.dumps({"type": "lead.created", "data": {"lead": {"name": f"Lead {n}"}}}),
             (len(statuses) - n) * step_s))
     return ids
+
+
+@pytest.fixture
+def worker(server: Server, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A real `webhook-sidecar run` on the server's database, stopped (exit 0) after the test."""
+    env = {**os.environ, "DATABASE_URL": server.dsn, "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+           "WEBHOOK_POLL_INTERVAL_MS": "100"}
+    process = subprocess.Popen([str(CONSOLE), "run"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield process
+    finally:
+        assert stop(process) == 0

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.api.conftest import CONSOLE, Server, add_logs, make_owner, stop
+from tests.api.conftest import Server, add_logs, make_owner
 from tests.integration.support import listening_socket
 
 P = "/api/v1/webhooks"
@@ -53,18 +51,6 @@ async def receiver_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
     finally:
         await runner.cleanup()
-
-
-@pytest.fixture
-def worker(server: Server, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    env = {**os.environ, "DATABASE_URL": server.dsn, "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-           "WEBHOOK_POLL_INTERVAL_MS": "100"}
-    process = subprocess.Popen([str(CONSOLE), "run"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, text=True)
-    try:
-        yield process
-    finally:
-        assert stop(process) == 0
 
 
 async def test_replay_with_wait_answers_200_with_the_new_attempt(

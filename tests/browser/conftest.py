@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.conftest import module_dsn, server  # noqa: F401 - the fixtures, shared
+from tests.api.conftest import module_dsn, server, worker  # noqa: F401 - the fixtures, shared
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

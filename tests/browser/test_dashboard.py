@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.api.conftest import CONSOLE, Owner, Server, make_owner, stop
+from tests.api.conftest import Owner, Server, make_owner
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "dashboard.png"
@@ -59,18 +57,6 @@ def receiver() -> Iterator[str]:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/leads"
     finally:
         httpd.shutdown()
-
-
-@pytest.fixture
-def worker(server: Server, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    env = {**os.environ, "DATABASE_URL": server.dsn, "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-           "WEBHOOK_POLL_INTERVAL_MS": "100"}
-    process = subprocess.Popen([str(CONSOLE), "run"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, text=True)
-    try:
-        yield process
-    finally:
-        assert stop(process) == 0
 
 
 def sql(dsn: str, query: str, *args: Any) -> Any:
