@@ -38,6 +38,8 @@ async def _queue(db: asyncpg.Connection, queue_id: uuid.UUID) -> asyncpg.Record:
      "the sidecar asked for success for an attempt that did not succeed"),
     ({"success": True, "retry_in_ms": 1000, "status": "retrying"},
      "the sidecar asked for retrying after a success"),
+    ({"success": True, "status": "failed"},
+     "the sidecar asked for failed after a success"),
     ({"success": False, "retry_in_ms": 1000, "status": "later"},
      "the sidecar asked for later, which is not a status (success, retrying or failed)"),
 ])
