@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import time
+
 import asyncpg
 import pytest
 
+from sidecar.decide import decide
+from sidecar.domain import AttemptResult, ErrorType, Outcome
+from sidecar.store import job_from_row, result_element
 from tests.db.conftest import World, add_lead, claim, record, result
 
 
@@ -146,3 +151,29 @@ async def test_a_result_for_a_deleted_delivery_returns_no_status(db: asyncpg.Con
     [row] = await record(db, [{**result(job, "w", success=True), "status": "success"}])
 
     assert (row["log_id"], row["applied"], row["status"]) == (None, False, None)
+
+
+def _outcome(error_type: ErrorType | None) -> Outcome:
+    if error_type is None:
+        return Outcome(request_headers={}, duration_ms=3, ended_at=time.monotonic(), status=200)
+    return Outcome(request_headers={}, duration_ms=3, ended_at=time.monotonic(), status=None,
+                   error_type=error_type, error_message=f"{error_type} error")
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+@pytest.mark.parametrize("error_type", [None, "http_error", "timeout", "network", "blocked"])
+async def test_every_verdict_decide_gives_is_applied_as_given(
+    db: asyncpg.Connection, world: World, attempt: int, error_type: ErrorType | None
+) -> None:
+    await add_lead(db, world.funnel_a)
+    await db.execute("update webhook_queue set max_attempts = 3, attempt_number = $1", attempt)
+    [row] = await claim(db, "w")
+    job = job_from_row(row)
+    outcome = _outcome(error_type)
+    decision = decide(job, outcome)
+    sent = AttemptResult(job, "w", outcome, decision.retry_in_ms, status=decision.status)
+
+    [written] = await record(db, [result_element(sent)])
+
+    assert written["status"] == decision.status
+    assert await db.fetchval("select error_message from webhook_logs") == outcome.error_message
