@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-from sidecar.domain import Job, Outcome
+from sidecar.domain import AttemptStatus, Job, Outcome
 
-Status = Literal["success", "retrying", "failed"]
+Status = AttemptStatus
 
 JITTER_FRACTION = 0.10
 RETRY_AFTER_CAP_S = 3600.0

@@ -18,6 +18,8 @@ LogId = NewType("LogId", UUID)
 ErrorType = Literal["timeout", "network", "http_error", "invalid_response", "blocked"]
 LogStatus = Literal["pending", "success", "failed", "retrying"]
 QueueStatus = Literal["pending", "processing", "completed", "failed"]
+# The verdict on one attempt (sidecar/decide.py), applied by record_webhook_attempts.
+AttemptStatus = Literal["success", "retrying", "failed"]
 
 
 @dataclass(slots=True)
@@ -78,3 +80,4 @@ class AttemptResult:
     retry_in_ms: int | None
     log_id: UUID | str | None = None  # drawn once per attempt: a result sent again is not logged again
     first_send: bool = False  # never sent before, so the database need not look for its log_id
+    status: AttemptStatus | None = None  # the Decision; None leaves the verdict to the database's old rules

@@ -10,7 +10,14 @@ from sidecar.domain import Job, Outcome
 class WorkerEvents(Protocol):
     def attempt_started(self, job: Job) -> None: ...
 
-    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None: ...
+    def attempt_finished(self, job: Job, outcome: Outcome) -> None:
+        """The HTTP attempt is over; its verdict comes with `attempt_recorded`."""
+
+    def attempt_recorded(self, job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> None:
+        """The database logged the attempt with `status` (its verdict, not the sidecar's guess).
+
+        `retry_in_ms` is the policy's delay when `status` is `retrying`, else None.
+        """
 
     def attempt_abandoned(self, job: Job) -> None:
         """An attempt cancelled at shutdown after its grace: no outcome, the delivery is released."""
@@ -31,7 +38,10 @@ class NoEvents:
     def attempt_started(self, job: Job) -> None:
         return None
 
-    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
+    def attempt_finished(self, job: Job, outcome: Outcome) -> None:
+        return None
+
+    def attempt_recorded(self, job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> None:
         return None
 
     def attempt_abandoned(self, job: Job) -> None:

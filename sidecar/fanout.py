@@ -27,8 +27,12 @@ class FanOut:
     def attempt_started(self, job: Job) -> None:
         self._each(lambda listener: listener.attempt_started(job), "attempt_started")
 
-    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
-        self._each(lambda listener: listener.attempt_finished(job, outcome, retry_in_ms), "attempt_finished")
+    def attempt_finished(self, job: Job, outcome: Outcome) -> None:
+        self._each(lambda listener: listener.attempt_finished(job, outcome), "attempt_finished")
+
+    def attempt_recorded(self, job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> None:
+        self._each(lambda listener: listener.attempt_recorded(job, outcome, status, retry_in_ms),
+                   "attempt_recorded")
 
     def attempt_abandoned(self, job: Job) -> None:
         self._each(lambda listener: listener.attempt_abandoned(job), "attempt_abandoned")

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from sidecar.domain import Job, Outcome
 from sidecar.keycache import short_key_cache
-from sidecar.metrics import attempt_status
 
 ATTEMPT_LOGGER = "sidecar.attempts"
 SUMMARY_INTERVAL_S = 60.0
@@ -117,14 +116,14 @@ def _host(url: str) -> str | None:
         return None
 
 
-def attempt_fields(job: Job, outcome: Outcome, retry_in_ms: int | None) -> dict[str, Any]:
+def attempt_fields(job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> dict[str, Any]:
     """The values of one attempt line, in the order they are printed."""
     return {
         "delivery": str(job.queue_id),
         "webhook_id": str(job.webhook_id),
         "rule": str(job.routing_rule_id),
         "attempt": f"{job.attempt_number}/{job.max_attempts}",
-        "status": attempt_status(outcome, retry_in_ms),
+        "status": status,
         "http_status": outcome.status,
         "error_type": outcome.error_type,
         "duration_ms": outcome.duration_ms,
@@ -154,12 +153,14 @@ class AttemptLog:
     def attempt_started(self, job: Job) -> None:
         return None
 
-    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
-        status = attempt_status(outcome, retry_in_ms)
+    def attempt_finished(self, job: Job, outcome: Outcome) -> None:
+        return None  # the line waits for the database's verdict: attempt_recorded
+
+    def attempt_recorded(self, job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> None:
         self._counts[status] += 1
-        level = logging.DEBUG if outcome.success else logging.WARNING
+        level = logging.DEBUG if status == "success" else logging.WARNING
         if self._log.isEnabledFor(level):
-            fields = attempt_fields(job, outcome, retry_in_ms)
+            fields = attempt_fields(job, outcome, status, retry_in_ms)
             self._log.log(level, "attempt %s", status, extra={"fields": fields})
         now = time.monotonic()
         if now - self._window_start >= self._summary_interval_s:

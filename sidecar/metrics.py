@@ -54,13 +54,6 @@ class Health:
     reason: str
 
 
-def attempt_status(outcome: Outcome, retry_in_ms: int | None) -> str:
-    """The log status the attempt gets: success, retrying (another is scheduled) or failed."""
-    if outcome.success:
-        return "success"
-    return "failed" if retry_in_ms is None else "retrying"
-
-
 class Metrics:
     """WorkerEvents listener that moves Prometheus series and tracks database health."""
 
@@ -147,12 +140,13 @@ class Metrics:
     def attempt_started(self, job: Job) -> None:
         self.in_flight.inc()
 
-    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
+    def attempt_finished(self, job: Job, outcome: Outcome) -> None:
         self.in_flight.dec()
+        self.attempt_duration.labels("success" if outcome.success else "failure").observe(outcome.duration_ms / 1000)
+
+    def attempt_recorded(self, job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> None:
         result = "success" if outcome.success else "failure"
-        status = attempt_status(outcome, retry_in_ms)
         self.attempts.labels(result, outcome.error_type or "none", status).inc()
-        self.attempt_duration.labels(result).observe(outcome.duration_ms / 1000)
         if status != "retrying":
             self.deliveries.labels("completed" if status == "success" else "failed").inc()
 

@@ -10,6 +10,11 @@ longer exists (its lead, rule or funnel was deleted while it was in flight) come
 with no log id: the database wrote nothing for it, and it is counted as dropped
 (`reason="delivery_gone"`). A refusal that says the record function itself is missing
 is not the result's fault: such results are kept and retried like an outage.
+
+Each result carries the worker's Decision (sidecar/decide.py); the database applies
+it or refuses it, and answers with the log status it wrote. That answer, not the
+Decision, is what `attempt_recorded` reports to the log line and the metrics: a late
+result (its lease lost) is `failed` whatever was decided.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Protocol
 
 from tenacity import RetryCallState
 
+from sidecar.decide import Decision
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.events import WorkerEvents
 from sidecar.retry import db_retrying
@@ -81,7 +87,7 @@ class _Finished:
 
     job: Job
     outcome: Outcome
-    delay_ms: int | None
+    decision: Decision
     added_at: float = field(default_factory=time.monotonic)
     # The log row's id, fixed before the first write: a write that committed but whose
     # reply was lost is sent again, and the database must know it already has it.
@@ -115,8 +121,8 @@ class Recorder:
         self.recorded_count = 0
         self.dropped_count = 0
 
-    def add(self, job: Job, outcome: Outcome, delay_ms: int | None) -> None:
-        self._buffer.append(_Finished(job, outcome, delay_ms))
+    def add(self, job: Job, outcome: Outcome, decision: Decision) -> None:
+        self._buffer.append(_Finished(job, outcome, decision))
         self._idle.clear()
         self._arrived.set()
         if len(self._buffer) >= self._batch_size:
@@ -239,6 +245,13 @@ class Recorder:
                 self._drop(item, "delivery_gone", "its delivery no longer exists (lead, rule or funnel deleted)")
             else:
                 self.recorded_count += 1
+                self._reported(item, row.status)
+
+    def _reported(self, item: _Finished, written: str | None) -> None:
+        # A database older than the status column says nothing: the Decision stands in.
+        status = written or item.decision.status
+        delay_ms = item.decision.retry_in_ms if status == "retrying" else None
+        self._events.attempt_recorded(item.job, item.outcome, status, delay_ms)
 
     async def _write_split(self, batch: Sequence[_Finished], exc: Exception) -> None:
         if len(batch) > 1:
@@ -271,8 +284,8 @@ class Recorder:
         now = time.monotonic()
         results = [
             AttemptResult(f.job, self._worker_id, f.outcome,
-                          remaining_delay_ms(f.delay_ms, f.outcome.ended_at, now), f.log_id,
-                          first_send=not f.sent)
+                          remaining_delay_ms(f.decision.retry_in_ms, f.outcome.ended_at, now), f.log_id,
+                          first_send=not f.sent, status=f.decision.status)
             for f in batch
         ]
         for f in batch:

@@ -9,7 +9,9 @@ Flow of one delivery through a worker:
       -> (lease extended, if its own timeout needs a longer one)
       -> attempt (Deliverer; an Outcome value, never an exception)
       -> decision (decide.decide: success, retrying in N ms, or failed)
-      -> Recorder (sidecar/recorder.py) -> record_webhook_attempts in batches
+      -> Recorder (sidecar/recorder.py) -> record_webhook_attempts in batches, which
+         applies the decision or refuses it; the attempt line and metrics report the
+         status it wrote (WorkerEvents.attempt_recorded)
 
 Isolation between tenants. Deliveries waiting for a busy host hold claim room that
 other tenants' work needs, so a slow host may keep only its `per_host_concurrency`
@@ -459,11 +461,11 @@ class Worker:
                 raise
         finally:
             del self._state.running[job.queue_id]
-        delay_ms = decide(job, outcome).retry_in_ms
-        if delay_ms is not None:
-            self._wake_after(delay_ms / 1000)
-        self._events.attempt_finished(job, outcome, delay_ms)
-        self._recorder.add(job, outcome, delay_ms)
+        decision = decide(job, outcome)
+        if decision.retry_in_ms is not None:
+            self._wake_after(decision.retry_in_ms / 1000)
+        self._events.attempt_finished(job, outcome)
+        self._recorder.add(job, outcome, decision)
         self._summary.attempts += 1
 
     def _wake_after(self, seconds: float) -> None:

@@ -1127,7 +1127,7 @@ $$;
 -- Name: record_webhook_attempts(jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.record_webhook_attempts(results jsonb) RETURNS TABLE(queue_id uuid, log_id uuid, applied boolean)
+CREATE FUNCTION public.record_webhook_attempts(results jsonb) RETURNS TABLE(queue_id uuid, log_id uuid, applied boolean, status text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1156,7 +1156,8 @@ begin
       error_message text,
       retry_in_ms numeric,
       log_id uuid,
-      first_send boolean
+      first_send boolean,
+      status text
     )
   ),
   -- Lock in id order so concurrent batches cannot deadlock each other.
@@ -1185,25 +1186,47 @@ begin
            coalesce(i.log_id, gen_random_uuid()) as new_log_id,
            -- A first send cannot be logged yet: only resends pay for the lookup.
            case
-             when coalesce(i.first_send, false) then false
-             else coalesce(exists (select 1 from public.webhook_logs l where l.id = i.log_id), false)
-           end as already_recorded
+             when coalesce(i.first_send, false) then null
+             else (select l.status::text from public.webhook_logs l where l.id = i.log_id)
+           end as recorded_status
     from input i
     left join locked q on q.id = i.queue_id
   ),
   ranked as materialized (
     select d.*,
-           not d.already_recorded
+           d.recorded_status is not null as already_recorded,
+           -- The sidecar's verdict (sidecar/decide.py) is applied, unless it is impossible.
+           case
+             when d.status is null then null
+             when d.status not in ('success', 'retrying', 'failed')
+               then format('the sidecar asked for %s, which is not a status (success, retrying or failed)',
+                           d.status)
+             when d.status = 'success' and not d.ok
+               then 'the sidecar asked for success for an attempt that did not succeed'
+             when d.status <> 'success' and d.ok
+               then format('the sidecar asked for %s after a success', d.status)
+             when d.status = 'retrying' and d.error_type = 'blocked'
+               then 'the sidecar asked for retrying a blocked attempt'
+             when d.status = 'retrying' and d.retry_in_ms is null
+               then 'the sidecar asked for retrying without retry_in_ms'
+             when d.status = 'retrying' and d.attempt_number >= d.q_max_attempts
+               then format('the sidecar asked for retrying past max_attempts (attempt %s of %s)',
+                           d.attempt_number, d.q_max_attempts)
+           end as refusal,
+           d.recorded_status is null
              and (d.holds_lease or d.ends_duplicate)
              and row_number() over (partition by d.queue_id
                                     order by (d.holds_lease or d.ends_duplicate) desc, d.ord) = 1 as applies
     from decided d
   ),
-  outcome as materialized (
+  verdict as (
     select r.*,
            case
              when not r.applies then 'none'
+             when r.refusal is not null then 'fail'
              when r.ok then 'complete'
+             when r.status is not null then case r.status when 'retrying' then 'retry' else 'fail' end
+             -- No status: a sidecar from before 20261202160000 sent this; decide as it expects.
              when r.retry_in_ms is not null
                   and r.error_type is distinct from 'blocked'
                   and r.attempt_number < r.q_max_attempts then 'retry'
@@ -1217,8 +1240,20 @@ begin
                    where l.queue_id = r.q_id and l.attempt_number = r.attempt_number - 1
                    order by l.created_at desc
                    limit 1)
-           end as parent_id
+           end as parent_id,
+           case when r.ok and r.refusal is null then null else nullif(concat_ws('; ', r.error_message, r.refusal), '') end
+             as message
     from ranked r
+  ),
+  outcome as materialized (
+    select v.*,
+           case
+             when v.refusal is not null then 'failed'
+             when v.ok then 'success'
+             when v.action = 'retry' then 'retrying'
+             else 'failed'
+           end as log_status
+    from verdict v
   ),
   logs as (
     insert into public.webhook_logs (
@@ -1229,12 +1264,8 @@ begin
            coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
            o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
            o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
-           (case
-              when o.ok then 'success'
-              when o.action = 'retry' then 'retrying'
-              else 'failed'
-            end)::public.webhook_log_status,
-           case when o.ok then null else o.error_message end,
+           o.log_status::public.webhook_log_status,
+           o.message,
            case when o.ok then null else o.error_type end
     from outcome o
     where o.q_id is not null and not o.already_recorded
@@ -1257,14 +1288,21 @@ begin
                          else q.scheduled_at
                        end,
         completed_at = case when o.action = 'retry' then null else now() end,
-        error_message = case when o.ok then null else o.error_message end,
+        error_message = o.message,
         locked_by = null,
         lease_expires_at = null
     from outcome o
     where o.applies and q.id = o.q_id
     returning 1
   )
-  select o.queue_id, case when o.q_id is null then null else o.new_log_id end, o.applies
+  select o.queue_id,
+         case when o.q_id is null then null else o.new_log_id end,
+         o.applies,
+         case
+           when o.q_id is null then null
+           when o.already_recorded then o.recorded_status
+           else o.log_status
+         end
   from outcome o
   order by o.ord;
 end;

@@ -68,11 +68,14 @@ class RecordedAttempt:
     """One row of `record_webhook_attempts`: `applied` is false for a late result.
 
     `log_id` is None when nothing was written: the delivery no longer exists.
+    `status` is the log status the database wrote (None when nothing was written, or
+    from a database older than 20261202160000_record_applies_decision.sql).
     """
 
     queue_id: UUID
     log_id: UUID | None
     applied: bool
+    status: str | None = None
 
 
 class Store(Protocol):
@@ -178,8 +181,9 @@ def _unix_time(value: Any) -> float | None:
 
 
 def recorded_from_row(row: Mapping[str, Any]) -> RecordedAttempt:
-    log_id = row["log_id"]
-    return RecordedAttempt(_uuid(row["queue_id"]), None if log_id is None else _uuid(log_id), bool(row["applied"]))
+    log_id, status = row["log_id"], row.get("status")
+    return RecordedAttempt(_uuid(row["queue_id"]), None if log_id is None else _uuid(log_id), bool(row["applied"]),
+                           None if status is None else str(status))
 
 
 def result_element(result: AttemptResult) -> dict[str, Any]:
@@ -203,6 +207,7 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
         "error_type": None if outcome.success else outcome.error_type,
         "error_message": None if outcome.success else _clean(outcome.error_message),
         "retry_in_ms": result.retry_in_ms,
+        "status": result.status,
         **({} if result.log_id is None else {"log_id": str(result.log_id)}),
         **({"first_send": True} if result.first_send and result.log_id is not None else {}),
     }

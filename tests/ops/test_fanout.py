@@ -17,8 +17,11 @@ class Recorder:
     def attempt_started(self, job: Job) -> None:
         self.calls.append("started")
 
-    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
-        self.calls.append(f"finished:{retry_in_ms}")
+    def attempt_finished(self, job: Job, outcome: Outcome) -> None:
+        self.calls.append("finished")
+
+    def attempt_recorded(self, job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> None:
+        self.calls.append(f"recorded-attempt:{status}:{retry_in_ms}")
 
     def claimed(self, count: int, seconds: float) -> None:
         self.calls.append(f"claimed:{count}")
@@ -31,7 +34,7 @@ class Recorder:
 
 
 class Broken(Recorder):
-    def attempt_finished(self, job: Job, outcome: Outcome, retry_in_ms: int | None) -> None:
+    def attempt_finished(self, job: Job, outcome: Outcome) -> None:
         raise RuntimeError("listener bug")
 
 
@@ -39,22 +42,23 @@ def drive(events: FanOut) -> None:
     job = make_job()
     events.claimed(1, 0.01)
     events.attempt_started(job)
-    events.attempt_finished(job, success(), None)
+    events.attempt_finished(job, success())
     events.recorded(1, 0.02)
+    events.attempt_recorded(job, success(), "success", None)
     events.database_reachable(True)
 
 
 def test_every_listener_hears_every_event_in_order() -> None:
     first, second = Recorder(), Recorder()
     drive(FanOut(first, second))
-    expected = ["claimed:1", "started", "finished:None", "recorded:1", "db:True"]
+    expected = ["claimed:1", "started", "finished", "recorded:1", "recorded-attempt:success:None", "db:True"]
     assert first.calls == expected and second.calls == expected
 
 
 def test_a_raising_listener_is_logged_and_the_others_still_hear(caplog: pytest.LogCaptureFixture) -> None:
     metrics, after = Metrics(), Recorder()
     drive(FanOut(Broken(), metrics, after))
-    assert after.calls[2] == "finished:None"
+    assert after.calls[2] == "finished"
     value = metrics.registry.get_sample_value(
         "webhook_attempts_total", {"outcome": "success", "error_type": "none", "status": "success"})
     assert value == 1

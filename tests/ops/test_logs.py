@@ -36,7 +36,7 @@ def lines(stream: io.StringIO) -> list[str]:
 def test_text_line_carries_every_attempt_field(root_logging: None) -> None:
     stream = capture("text")
     job = make_job(attempt=2, max_attempts=4)
-    AttemptLog().attempt_finished(job, failure("http_error", 500, duration_ms=40), 2000)
+    AttemptLog().attempt_recorded(job, failure("http_error", 500, duration_ms=40), "retrying", 2000)
     [line] = lines(stream)
     assert " WARNING sidecar.attempts attempt retrying " in line
     for part in (f"delivery={job.queue_id}", f"webhook_id={job.webhook_id}", f"rule={job.routing_rule_id}",
@@ -47,7 +47,7 @@ def test_text_line_carries_every_attempt_field(root_logging: None) -> None:
 
 def test_text_line_of_a_success_marks_absent_values_with_a_dash(root_logging: None) -> None:
     stream = capture("text", logging.DEBUG)
-    AttemptLog().attempt_finished(make_job(), success(duration_ms=9), None)
+    AttemptLog().attempt_recorded(make_job(), success(duration_ms=9), "success", None)
     [line] = lines(stream)
     assert " DEBUG   sidecar.attempts attempt success " in line
     assert "status=success" in line and "http_status=200" in line and "error_type=-" in line
@@ -56,7 +56,7 @@ def test_text_line_of_a_success_marks_absent_values_with_a_dash(root_logging: No
 def test_json_line_is_one_object_with_typed_fields(root_logging: None) -> None:
     stream = capture("json")
     job = make_job(attempt=4, max_attempts=4)
-    AttemptLog().attempt_finished(job, failure("timeout", None, duration_ms=10_000), None)
+    AttemptLog().attempt_recorded(job, failure("timeout", None, duration_ms=10_000), "failed", None)
     [line] = lines(stream)
     entry = json.loads(line)
     assert entry["level"] == "warning" and entry["logger"] == "sidecar.attempts"
@@ -69,9 +69,22 @@ def test_json_line_is_one_object_with_typed_fields(root_logging: None) -> None:
     assert entry["ts"].endswith("Z")
 
 
+def test_a_success_the_database_wrote_failed_is_a_warning_line_saying_failed(root_logging: None) -> None:
+    stream = capture("text", logging.INFO)
+    AttemptLog().attempt_recorded(make_job(), success(), "failed", None)
+    [line] = lines(stream)
+    assert " WARNING sidecar.attempts attempt failed " in line and "status=failed" in line
+
+
+def test_the_http_attempt_ending_writes_no_line_before_the_verdict(root_logging: None) -> None:
+    stream = capture("text", logging.DEBUG)
+    AttemptLog().attempt_finished(make_job(), failure("timeout", None))
+    assert lines(stream) == []
+
+
 def test_the_url_path_and_query_are_never_logged(root_logging: None) -> None:
     stream = capture("json")
-    AttemptLog().attempt_finished(make_job(url="https://hooks.example.com/in?token=s3cret"), success(), None)
+    AttemptLog().attempt_recorded(make_job(url="https://hooks.example.com/in?token=s3cret"), success(), "success", None)
     assert "s3cret" not in stream.getvalue()
 
 
@@ -105,8 +118,8 @@ def test_at_info_successes_make_no_line_and_failures_do(root_logging: None) -> N
     stream = capture("text", logging.INFO)
     log = AttemptLog()
     for _ in range(3):
-        log.attempt_finished(make_job(), success(duration_ms=9), None)
-    log.attempt_finished(make_job(), failure("timeout", None, duration_ms=10_000), None)
+        log.attempt_recorded(make_job(), success(duration_ms=9), "success", None)
+    log.attempt_recorded(make_job(), failure("timeout", None, duration_ms=10_000), "failed", None)
     [line] = lines(stream)
     assert " WARNING sidecar.attempts attempt failed " in line
 
@@ -114,8 +127,8 @@ def test_at_info_successes_make_no_line_and_failures_do(root_logging: None) -> N
 def test_a_summary_counts_the_attempts_of_each_interval(root_logging: None) -> None:
     stream = capture("json", logging.INFO)
     log = AttemptLog(summary_interval_s=0.0)  # every attempt closes an interval
-    log.attempt_finished(make_job(), success(duration_ms=9), None)
-    log.attempt_finished(make_job(), failure("http_error", 503, duration_ms=5), 1000)
+    log.attempt_recorded(make_job(), success(duration_ms=9), "success", None)
+    log.attempt_recorded(make_job(), failure("http_error", 503, duration_ms=5), "retrying", 1000)
     summaries = [json.loads(line) for line in lines(stream) if '"attempt summary"' in line]
     assert [(s["attempts"], s["success"], s["retrying"], s["failed"]) for s in summaries] == [(1, 1, 0, 0), (1, 0, 1, 0)]
     assert summaries[0]["level"] == "info" and summaries[0]["seconds"] == 0
@@ -124,5 +137,5 @@ def test_a_summary_counts_the_attempts_of_each_interval(root_logging: None) -> N
 def test_no_summary_before_the_interval_ends(root_logging: None) -> None:
     stream = capture("text", logging.INFO)
     log = AttemptLog(summary_interval_s=3600.0)
-    log.attempt_finished(make_job(), success(duration_ms=9), None)
+    log.attempt_recorded(make_job(), success(duration_ms=9), "success", None)
     assert lines(stream) == []

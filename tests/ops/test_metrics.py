@@ -44,9 +44,9 @@ async def served() -> AsyncIterator[tuple[Metrics, Server, FakeClock]]:
 
 def test_attempts_are_counted_by_outcome_error_type_and_status() -> None:
     metrics = Metrics()
-    metrics.attempt_finished(make_job(), success(), None)
-    metrics.attempt_finished(make_job(), failure("timeout", None), 1000)
-    metrics.attempt_finished(make_job(attempt=4), failure("http_error", 500), None)
+    metrics.attempt_recorded(make_job(), success(), "success", None)
+    metrics.attempt_recorded(make_job(), failure("timeout", None), "retrying", 1000)
+    metrics.attempt_recorded(make_job(attempt=4), failure("http_error", 500), "failed", None)
     assert sample(metrics, "webhook_attempts_total", outcome="success", error_type="none", status="success") == 1
     assert sample(metrics, "webhook_attempts_total", outcome="failure", error_type="timeout", status="retrying") == 1
     assert sample(metrics, "webhook_attempts_total", outcome="failure", error_type="http_error", status="failed") == 1
@@ -54,17 +54,27 @@ def test_attempts_are_counted_by_outcome_error_type_and_status() -> None:
 
 def test_only_final_attempts_finish_a_delivery() -> None:
     metrics = Metrics()
-    metrics.attempt_finished(make_job(), failure(), 1000)
+    metrics.attempt_recorded(make_job(), failure(), "retrying", 1000)
     assert sample(metrics, "webhook_deliveries_finished_total", result="failed") == 0
-    metrics.attempt_finished(make_job(attempt=2), success(), None)
-    metrics.attempt_finished(make_job(), failure("blocked", None), None)
+    metrics.attempt_recorded(make_job(attempt=2), success(), "success", None)
+    metrics.attempt_recorded(make_job(), failure("blocked", None), "failed", None)
     assert sample(metrics, "webhook_deliveries_finished_total", result="completed") == 1
+    assert sample(metrics, "webhook_deliveries_finished_total", result="failed") == 1
+
+
+def test_the_status_counted_is_the_one_the_database_wrote_not_one_guessed_from_the_delay() -> None:
+    metrics = Metrics()
+    metrics.attempt_finished(make_job(), failure("http_error", 500))
+    assert sample(metrics, "webhook_attempts_total", outcome="failure", error_type="http_error", status="failed") == 0
+    # A late result: decided retrying (a delay), written failed by the database.
+    metrics.attempt_recorded(make_job(), failure("http_error", 500), "failed", None)
+    assert sample(metrics, "webhook_attempts_total", outcome="failure", error_type="http_error", status="failed") == 1
     assert sample(metrics, "webhook_deliveries_finished_total", result="failed") == 1
 
 
 def test_attempt_duration_lands_in_the_histogram_in_seconds() -> None:
     metrics = Metrics()
-    metrics.attempt_finished(make_job(), success(duration_ms=7), None)
+    metrics.attempt_finished(make_job(), success(duration_ms=7))
     assert sample(metrics, "webhook_attempt_duration_seconds_count", outcome="success") == 1
     assert sample(metrics, "webhook_attempt_duration_seconds_sum", outcome="success") == pytest.approx(0.007)
     assert sample(metrics, "webhook_attempt_duration_seconds_bucket", outcome="success", le="0.005") == 0
@@ -78,7 +88,7 @@ def test_in_flight_rises_when_an_attempt_starts_and_falls_when_it_ends() -> None
     metrics.attempt_started(first)
     metrics.attempt_started(second)
     assert sample(metrics, "webhook_attempts_in_flight") == 2
-    metrics.attempt_finished(first, success(), None)
+    metrics.attempt_finished(first, success())
     assert sample(metrics, "webhook_attempts_in_flight") == 1
 
 
@@ -128,7 +138,7 @@ async def test_a_failed_queue_read_is_counted_and_does_not_raise() -> None:
 
 def test_two_instances_keep_separate_series() -> None:
     one, two = Metrics(), Metrics()
-    one.attempt_finished(make_job(), success(), None)
+    one.attempt_recorded(make_job(), success(), "success", None)
     assert sample(one, "webhook_attempts_total", outcome="success", error_type="none", status="success") == 1
     assert sample(two, "webhook_attempts_total", outcome="success", error_type="none", status="success") == 0
 
@@ -136,7 +146,8 @@ def test_two_instances_keep_separate_series() -> None:
 async def test_metrics_endpoint_serves_the_moved_series_over_http(served: tuple[Metrics, Server, FakeClock]) -> None:
     metrics, server, _ = served
     metrics.attempt_started(make_job())
-    metrics.attempt_finished(make_job(), failure("network", None), 2000)
+    metrics.attempt_finished(make_job(), failure("network", None))
+    metrics.attempt_recorded(make_job(), failure("network", None), "retrying", 2000)
     metrics.claimed(3, 0.01)
     status, body = await get(f"{server.url}/metrics")
     assert status == 200

@@ -54,7 +54,7 @@ def failed_result() -> AttemptResult:
                       status=500, response_headers={"content-type": "text/plain"},
                       response_body="bad\x00byte", error_type="http_error",
                       error_message="HTTP 500: Internal Server Error")
-    return AttemptResult(job(), "w-1", outcome, 900)
+    return AttemptResult(job(), "w-1", outcome, 900, status="retrying")
 
 
 Call = Callable[[PostgrestStore], Awaitable[Any]]
@@ -137,7 +137,7 @@ async def test_a_claim_row_carries_the_previous_secret_during_its_overlap(
 
 async def test_record_sends_the_documented_result_elements(httpx_mock: HTTPXMock, store: PostgrestStore) -> None:
     log_id = uuid.uuid4()
-    httpx_mock.add_response(json=[{"queue_id": str(QID), "log_id": str(log_id), "applied": True}])
+    httpx_mock.add_response(json=[{"queue_id": str(QID), "log_id": str(log_id), "applied": False, "status": "failed"}])
 
     [recorded] = await store.record([failed_result()])
 
@@ -147,9 +147,10 @@ async def test_record_sends_the_documented_result_elements(httpx_mock: HTTPXMock
         "request_headers": {"Authorization": "***"}, "response_status": 500,
         "response_headers": {"content-type": "text/plain"}, "response_body": "bad\ufffdbyte",
         "duration_ms": 12, "success": False, "error_type": "http_error",
-        "error_message": "HTTP 500: Internal Server Error", "retry_in_ms": 900,
+        "error_message": "HTTP 500: Internal Server Error", "retry_in_ms": 900, "status": "retrying",
     }
-    assert (recorded.queue_id, recorded.log_id, recorded.applied) == (QID, log_id, True)
+    # A late result: decided retrying, written failed; the database's word is what comes back.
+    assert (recorded.queue_id, recorded.log_id, recorded.applied, recorded.status) == (QID, log_id, False, "failed")
 
 
 async def test_nothing_to_record_or_release_sends_nothing(httpx_mock: HTTPXMock, store: PostgrestStore) -> None:

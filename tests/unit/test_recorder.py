@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 
 from sidecar import recorder as recorder_module
+from sidecar.decide import Decision
 from sidecar.domain import AttemptResult, Outcome
 from sidecar.metrics import Metrics
 from sidecar.recorder import MAX_REFUSALS, Recorder
@@ -19,6 +20,8 @@ from sidecar.store import (
     MissingFunctionError, RecordedAttempt, RejectedError, TransientStoreError, recorded_from_row,
 )
 from tests.unit.test_worker import make_job
+
+RETRY = Decision("retrying", 1000)
 
 
 class Sink:
@@ -79,7 +82,7 @@ async def test_a_result_for_a_vanished_delivery_is_dropped_and_counted_and_the_r
     metrics = Metrics()
     recorder = Recorder(sink, "w", metrics, batch_size=10, max_wait_s=0.01)
     for job in jobs:
-        recorder.add(job, outcome(), 1000)
+        recorder.add(job, outcome(), RETRY)
 
     await run_until_drained(recorder)
 
@@ -99,10 +102,10 @@ async def test_a_poison_result_is_set_aside_and_dropped_after_bounded_tries_with
     recorder = Recorder(sink, "w", metrics, batch_size=10, max_wait_s=0.01)
     task = asyncio.create_task(recorder.run())
     for job in (poison, *others):
-        recorder.add(job, outcome(), 1000)
+        recorder.add(job, outcome(), RETRY)
     while len(sink.recorded) < len(others):
         await asyncio.sleep(0.005)
-    recorder.add(later, outcome(), 1000)  # arrives while the poison is set aside
+    recorder.add(later, outcome(), RETRY)  # arrives while the poison is set aside
     while later.queue_id not in {q for _, q in sink.recorded}:
         await asyncio.sleep(0.005)
     poison_still_waiting = recorder.pending
@@ -124,7 +127,7 @@ async def test_an_outage_keeps_every_result_until_the_database_is_back() -> None
     sink = Sink(failures=3)
     recorder = Recorder(sink, "w", Metrics(), batch_size=10, max_wait_s=0.01)
     for job in jobs:
-        recorder.add(job, outcome(), 1000)
+        recorder.add(job, outcome(), RETRY)
 
     await run_until_drained(recorder)
 
@@ -137,7 +140,7 @@ async def test_a_missing_record_function_is_retried_like_an_outage_not_dropped()
     sink = Sink(failures=MAX_REFUSALS + 2, error=MissingFunctionError("function does not exist"))
     recorder = Recorder(sink, "w", Metrics(), batch_size=10, max_wait_s=0.01)
     for job in jobs:
-        recorder.add(job, outcome(), 1000)
+        recorder.add(job, outcome(), RETRY)
 
     await run_until_drained(recorder)
 
@@ -150,7 +153,7 @@ async def test_a_full_batch_is_written_without_waiting_for_the_deadline() -> Non
     sink = Sink()
     recorder = Recorder(sink, "w", Metrics(), batch_size=5, max_wait_s=30.0)
     for job in jobs:
-        recorder.add(job, outcome(), 1000)
+        recorder.add(job, outcome(), RETRY)
 
     await run_until_drained(recorder)  # would take 30 s if the full batch waited for its deadline
 
