@@ -165,6 +165,7 @@ class _State:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     orphan_claim: asyncio.Future[list[Job]] | None = None
     handed_back_until: float = 0.0  # monotonic time the last handed-back delivery comes due
+    deferring: int = 0  # hand-back calls not answered yet: their rows' due time is not known
 
     @property
     def held(self) -> int:
@@ -327,7 +328,7 @@ class Worker:
     async def _done_once(self) -> bool:
         """--once ends when nothing is in flight, nothing it handed back is still to come due,
         every result is written, and a claim finds nothing."""
-        if self._state.held or self._state.handed_back_until > time.monotonic():
+        if self._state.held or self._state.deferring or self._state.handed_back_until > time.monotonic():
             return False
         await self._recorder.drain()
         asked, got = await self._claim_batch()
@@ -390,6 +391,7 @@ class Worker:
             self._background(self._defer(ids, delay_ms))
 
     async def _defer(self, ids: list[UUID], delay_ms: int) -> None:
+        self._state.deferring += 1
         try:
             async for attempt in db_retrying(is_transient, give_up_after_s=FINAL_FLUSH_LIMIT_S):
                 with attempt:
@@ -397,6 +399,12 @@ class Worker:
         except StoreError as exc:
             log.warning("handing back %d deliveries failed (%s); their leases will expire", len(ids), exc)
             return
+        finally:
+            self._state.deferring -= 1
+        # The database counted the delay from its now(), at or before this reply: from
+        # here, the rows are due by then, so --once waits that long before it may end.
+        due_by = time.monotonic() + delay_ms / 1000 + RETRY_WAKE_MARGIN_S
+        self._state.handed_back_until = max(self._state.handed_back_until, due_by)
         self._summary.deferred += len(ids)
 
     def _start_runners(self) -> None:
