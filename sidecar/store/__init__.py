@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from sidecar.domain import AttemptResult, Job
+from sidecar.errors import SidecarError
 from sidecar.masking import masked_url
 from sidecar.retry import db_retrying
 
@@ -35,7 +36,7 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 
-class StoreError(Exception):
+class StoreError(SidecarError):
     """The store could not complete a call; the message says what and, where known, why."""
 
 
