@@ -76,17 +76,19 @@ class RecordedAttempt:
     applied: bool
 
 
-class Store(Protocol):
-    """The RPCs of docs/internal-rpc.md and the reads the CLI needs."""
+class RecordSink(Protocol):
+    """What the recorder (sidecar/recorder.py) needs: record_webhook_attempts."""
 
-    transport: str
+    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
+
+
+class WorkerStore(RecordSink, Protocol):
+    """What the worker (sidecar/worker.py) needs: its claim, lease and hand-back RPCs."""
 
     async def claim(
         self, worker_id: str, max_jobs: int, lease_seconds: int, queue_ids: Sequence[UUID] | None = None
     ) -> list[Job]:
         """Due deliveries under a lease; with `queue_ids`, only those of them."""
-
-    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
 
     async def release(self, ids: Sequence[UUID]) -> int: ...
 
@@ -96,10 +98,19 @@ class Store(Protocol):
     async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
         """Lengthen the worker's leases to `lease_seconds` from now; the ids it still held."""
 
-    async def requeue_stale(self) -> int: ...
-
     async def wait_for_work(self, timeout_s: float) -> None:
         """Return when work may be due (a wake-up) or after `timeout_s`, whichever is first."""
+
+
+class Store(WorkerStore, Protocol):
+    """Every RPC of docs/internal-rpc.md and the reads the CLI needs: the worker's and the rest.
+
+    The API server has its own port, sidecar/api/store.py `ApiStore`.
+    """
+
+    transport: str
+
+    async def requeue_stale(self) -> int: ...
 
     async def enqueue(self, lead_id: UUID, routing_rule_id: UUID, priority: int = 0) -> UUID: ...
 
