@@ -14,6 +14,9 @@ driver's errors in one place into this tree, so callers never see a driver excep
         └── MissingFunctionError  an RPC does not exist: migrations not applied
 
 `is_transient` is the predicate `retry.db_retrying` uses; `with_retries` wraps one call.
+
+Consumers depend on the narrowest port that serves them: the recorder on `RecordSink`,
+the worker on `WorkerStore`, the CLI on `Store` (tests/unit/test_port_conformance.py).
 """
 
 from __future__ import annotations
