@@ -31,6 +31,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from sidecar.embedded import free_port
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -95,12 +97,6 @@ def sample_body() -> bytes:
         },
     }
     return json.dumps(envelope, separators=(",", ":")).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from sidecar.embedded import free_port
+
 NGINX_CONF = """\
 worker_processes {workers};
 daemon off;
@@ -69,12 +71,6 @@ OK_RESPONSE = (
 
 class ReceiverError(RuntimeError):
     """A receiver did not start or did not answer."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_listening(port: int, timeout_s: float = 10.0) -> None:

@@ -26,12 +26,13 @@ from tenacity import RetryCallState
 
 from sidecar import doctor, migrate, render
 from sidecar.delivery import Deliverer
-from sidecar.embedded import EmbeddedError, LocalCluster
+from sidecar.embedded import LocalCluster
+from sidecar.errors import ConfigError, exit_code_for
 from sidecar.events import WorkerEvents
 from sidecar.fanout import FanOut
 from sidecar.logs import AttemptLog, configure_logging
 from sidecar.metrics import Metrics, QueueSnapshot, serve
-from sidecar.settings import Settings, SettingsError, load_settings
+from sidecar.settings import Settings, load_settings
 from sidecar.retry import db_retrying
 from sidecar.store import Row, Store, StoreError, is_transient, with_retries
 from sidecar.store.direct import DirectStore
@@ -63,7 +64,7 @@ CONFIG_KEYS = (
 )
 
 
-class UsageError(Exception):
+class UsageError(ConfigError):
     """Bad usage or configuration: exit 2 with this one-line message."""
 
 
@@ -142,14 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings()
-    except (UsageError, SettingsError) as exc:
-        return _fail(2, str(exc))
-    try:
         return _run_async(dispatch(args, settings))
-    except UsageError as exc:
-        return _fail(2, str(exc))
-    except (StoreError, EmbeddedError, migrate.MigrationError, OSError) as exc:
-        return _fail(1, str(exc))
+    except Exception as exc:
+        code = exit_code_for(exc)  # sidecar/errors.py: the one table of exit codes
+        if code is None:
+            raise
+        return _fail(code, str(exc))
 
 
 def _run_async(work: Awaitable[int]) -> int:

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from sidecar.errors import SidecarError
 from sidecar.resolve import lookup
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -30,7 +31,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ALLOW_HINT = "set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow it"
 
 
-class EgressRefused(Exception):
+class EgressRefused(SidecarError):
     """The target may not be dialled: not globally reachable, or a host that names no usable address.
 
     Deliberately not an OSError: aiohttp wraps OSErrors from resolvers into DNS errors,

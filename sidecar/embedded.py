@@ -14,11 +14,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sidecar.errors import SidecarError
+
 PREFERRED_PORT = 54329
 _BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/local/pgsql/bin")
 
 
-class EmbeddedError(RuntimeError):
+class EmbeddedError(SidecarError, RuntimeError):
     """The local cluster could not be found, initialised or started."""
 
 

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 from sidecar.domain import Job, Outcome
+from sidecar.errors import SidecarError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_UNREACHABLE_LIMIT_S = 60.0
@@ -217,7 +218,7 @@ class Metrics:
 # -- HTTP ----------------------------------------------------------------------
 
 
-class MetricsServerError(OSError):
+class MetricsServerError(SidecarError, OSError):
     """The metrics endpoint could not listen; the message says which address and what to do.
 
     An OSError, so callers that already report socket failures in one line report this too.

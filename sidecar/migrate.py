@@ -14,6 +14,8 @@ from pathlib import Path
 
 import asyncpg
 
+from sidecar.errors import SidecarError
+
 _NAME = re.compile(r"^(?P<version>\d{14})_(?P<name>.+)\.sql$")
 
 HISTORY_DDL = """
@@ -24,7 +26,7 @@ alter table supabase_migrations.schema_migrations add column if not exists name 
 """
 
 
-class MigrationError(RuntimeError):
+class MigrationError(SidecarError, RuntimeError):
     """A migration file is misnamed or failed to apply."""
 
 

@@ -26,7 +26,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from tenacity import RetryCallState
 
@@ -34,7 +33,7 @@ from sidecar.decide import Decision
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.events import WorkerEvents
 from sidecar.retry import db_retrying
-from sidecar.store import MissingFunctionError, RecordedAttempt, is_transient
+from sidecar.store import MissingFunctionError, RecordedAttempt, RecordSink, is_transient
 
 log = logging.getLogger("sidecar.worker")
 
@@ -42,12 +41,6 @@ RECORD_BATCH_SIZE = 100
 RECORD_MAX_WAIT_S = 0.005
 MAX_REFUSALS = 5
 REFUSAL_BACKOFF_S = (1.0, 2.0, 4.0, 8.0)  # between the tries of a refused result: ~15 s in all
-
-
-class RecordSink(Protocol):
-    """What the recorder needs from the store."""
-
-    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
 
 
 def remaining_delay_ms(delay_ms: int | None, ended_at: float, now: float) -> int | None:

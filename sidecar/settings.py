@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeVar
 
 from dotenv import dotenv_values
 
+from sidecar.errors import ConfigError
+
 Transport = Literal["direct", "supabase", "embedded"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -25,7 +27,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError, ValueError):
     """A setting is missing, malformed or out of range; the message is one line."""
 
 

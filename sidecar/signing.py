@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import re
 
+from sidecar.errors import SidecarError
+
 SECRET_PREFIX = "whsec_"
 # The format supabase/migrations/20261202130000_input_limits.sql `webhook_secret_problem`
 # checks too (tests/db/test_input_limits.py feeds both the same strings).
@@ -17,7 +19,7 @@ MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64
 _PADDED_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
-class SigningSecretError(ValueError):
+class SigningSecretError(SidecarError, ValueError):
     """The signing secret is not `whsec_` followed by base64 of 24 to 64 bytes."""
 
 

@@ -66,7 +66,7 @@ from sidecar.hostload import HostLoad
 from sidecar.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
 from sidecar.retry import db_retrying
 from sidecar.settings import Settings
-from sidecar.store import Store, StoreError, is_transient
+from sidecar.store import StoreError, WorkerStore, is_transient
 
 log = logging.getLogger("sidecar.worker")
 
@@ -176,7 +176,7 @@ class Worker:
     """Delivers due webhooks until `stop()` (or, with `once`, until nothing is due or in flight)."""
 
     def __init__(
-        self, store: Store, attempter: Attempter, options: WorkerOptions,
+        self, store: WorkerStore, attempter: Attempter, options: WorkerOptions,
         events: WorkerEvents | None = None,
     ) -> None:
         self._store = store

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
-from sidecar.embedded import LocalCluster, free_port
-from tests.pg import admin, prepare
+from sidecar.embedded import LocalCluster
+from tests.pg import create_clone, create_template, drop_clone, prepare, throwaway_cluster
 
 TEMPLATE = "webhooks_template"
 _clone_numbers = itertools.count(1)
@@ -21,21 +19,14 @@ _clone_numbers = itertools.count(1)
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[LocalCluster]:
     """A throwaway cluster (pg_cron preloaded when installed), removed after the session."""
-    root = Path(tempfile.mkdtemp(prefix="webhooks-test-pg-"))
-    cluster = LocalCluster(root=root, port=free_port())
-    cluster.ensure_started()
-    try:
+    with throwaway_cluster("webhooks-test-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture(scope="session")
 def template_db(pg_cluster: LocalCluster) -> str:
     """Name of a database with the Supabase bootstrap and every migration applied."""
-    asyncio.run(admin(pg_cluster, f"create database {TEMPLATE}"))
-    asyncio.run(prepare(pg_cluster.dsn(TEMPLATE)))
-    return TEMPLATE
+    return asyncio.run(create_template(pg_cluster, TEMPLATE))
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +40,8 @@ def cron_db_dsn(pg_cluster: LocalCluster) -> str:
 def db_dsn(pg_cluster: LocalCluster, template_db: str) -> Iterator[str]:
     """Superuser DSN of a fresh clone of the template, dropped after the test."""
     name = f"test_{next(_clone_numbers)}"
-    asyncio.run(admin(pg_cluster, f"create database {name} template {template_db}"))
-    yield pg_cluster.dsn(name)
-    asyncio.run(admin(pg_cluster, f"drop database if exists {name} with (force)"))
+    yield asyncio.run(create_clone(pg_cluster, template_db, name))
+    asyncio.run(drop_clone(pg_cluster, name))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,11 +18,15 @@ from pathlib import Path
 
 import asyncpg
 
-from sidecar import migrate
-from sidecar.embedded import LocalCluster, free_port
+from sidecar.embedded import LocalCluster
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BENCH_DIR.parent
+sys.path.insert(0, str(REPO_DIR))  # tests/pg.py: the one throwaway cluster the suites and the bench use
+
+from tests import pg  # noqa: E402
+from tests.pg import create_template, throwaway_cluster  # noqa: E402
+
 TEMPLATE = "bench_template"
 _clone_numbers = itertools.count(1)
 
@@ -45,45 +50,22 @@ class Bench:
 @contextmanager
 def bench_cluster(quick: bool) -> Iterator[Bench]:
     """A throwaway PostgreSQL cluster with a migrated template database, removed on exit."""
-    root = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
-    cluster = LocalCluster(root=root / "pg", port=free_port())
-    cluster.ensure_started()
+    scratch = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
     try:
-        asyncio.run(_create_template(cluster))
-        yield Bench(cluster=cluster, scratch=root, quick=quick)
+        with throwaway_cluster("webhooks-bench-pg-") as cluster:
+            asyncio.run(create_template(cluster, TEMPLATE))
+            yield Bench(cluster=cluster, scratch=scratch, quick=quick)
     finally:
-        cluster.destroy()
-        subprocess.run(["rm", "-rf", str(root)], check=False)
-
-
-async def _create_template(cluster: LocalCluster) -> None:
-    await admin(cluster, f"create database {TEMPLATE}")
-    conn = await asyncpg.connect(cluster.dsn(TEMPLATE))
-    try:
-        await migrate.bootstrap(conn)
-        await migrate.migrate(conn)
-    finally:
-        await conn.close()
-
-
-async def admin(cluster: LocalCluster, sql: str) -> None:
-    conn = await asyncpg.connect(cluster.dsn("postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def create_clone(bench: Bench, label: str) -> str:
     """DSN of a new clone of the migrated template; scenarios never share data."""
-    name = f"{label}_{next(_clone_numbers)}"
-    await admin(bench.cluster, f"create database {name} template {TEMPLATE}")
-    return bench.dsn(name)
+    return await pg.create_clone(bench.cluster, TEMPLATE, f"{label}_{next(_clone_numbers)}")
 
 
 async def drop_clone(bench: Bench, dsn: str) -> None:
-    name = dsn.rsplit("/", 1)[1]
-    await admin(bench.cluster, f"drop database if exists {name} with (force)")
+    await pg.drop_clone(bench.cluster, dsn.rsplit("/", 1)[1])
 
 
 @asynccontextmanager

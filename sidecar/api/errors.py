@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from sidecar.errors import SidecarError
+
 
 @dataclass
-class ApiError(Exception):
+class ApiError(SidecarError):
     status: int
     message: str
     parameter: str | None = None

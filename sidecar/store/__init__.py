@@ -14,6 +14,9 @@ driver's errors in one place into this tree, so callers never see a driver excep
         └── MissingFunctionError  an RPC does not exist: migrations not applied
 
 `is_transient` is the predicate `retry.db_retrying` uses; `with_retries` wraps one call.
+
+Consumers depend on the narrowest port that serves them: the recorder on `RecordSink`,
+the worker on `WorkerStore`, the CLI on `Store` (tests/unit/test_port_conformance.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from sidecar.domain import AttemptResult, Job
+from sidecar.errors import SidecarError
 from sidecar.masking import masked_url
 from sidecar.retry import db_retrying
 
@@ -35,7 +39,7 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 
-class StoreError(Exception):
+class StoreError(SidecarError):
     """The store could not complete a call; the message says what and, where known, why."""
 
 
@@ -78,17 +82,19 @@ class RecordedAttempt:
     status: str | None = None
 
 
-class Store(Protocol):
-    """The RPCs of docs/internal-rpc.md and the reads the CLI needs."""
+class RecordSink(Protocol):
+    """What the recorder (sidecar/recorder.py) needs: record_webhook_attempts."""
 
-    transport: str
+    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
+
+
+class WorkerStore(RecordSink, Protocol):
+    """What the worker (sidecar/worker.py) needs: its claim, lease and hand-back RPCs."""
 
     async def claim(
         self, worker_id: str, max_jobs: int, lease_seconds: int, queue_ids: Sequence[UUID] | None = None
     ) -> list[Job]:
         """Due deliveries under a lease; with `queue_ids`, only those of them."""
-
-    async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
 
     async def release(self, ids: Sequence[UUID]) -> int: ...
 
@@ -98,10 +104,19 @@ class Store(Protocol):
     async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
         """Lengthen the worker's leases to `lease_seconds` from now; the ids it still held."""
 
-    async def requeue_stale(self) -> int: ...
-
     async def wait_for_work(self, timeout_s: float) -> None:
         """Return when work may be due (a wake-up) or after `timeout_s`, whichever is first."""
+
+
+class Store(WorkerStore, Protocol):
+    """Every RPC of docs/internal-rpc.md and the reads the CLI needs: the worker's and the rest.
+
+    The API server has its own port, sidecar/api/store.py `ApiStore`.
+    """
+
+    transport: str
+
+    async def requeue_stale(self) -> int: ...
 
     async def enqueue(self, lead_id: UUID, routing_rule_id: UUID, priority: int = 0) -> UUID: ...
 

@@ -25,6 +25,7 @@ from postgrest.exceptions import APIError
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from sidecar.domain import AttemptResult, Job
+from sidecar.errors import SidecarError
 from sidecar.store.sqlstates import is_transient_sqlstate
 from sidecar.store import (
     MissingFunctionError,
@@ -44,7 +45,7 @@ _TRANSIENT_PGRST = frozenset({"PGRST000", "PGRST001", "PGRST002", "PGRST003"})
 _MISSING_FUNCTION = frozenset({"PGRST202", "42883"})
 
 
-class ServerFailure(Exception):
+class ServerFailure(SidecarError):
     """A 5xx answer, raised by the response hook so its status is not lost."""
 
     def __init__(self, status: int, body: str) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from aiohttp import web
 
 from tests.api.conftest import Server, add_logs, make_owner
-from tests.integration.support import listening_socket
+from tests.receiver import serve_app
 
 P = "/api/v1/webhooks"
 
@@ -37,20 +37,14 @@ async def test_following_next_cursor_visits_every_row_once_while_logs_arrive(
 
 
 @pytest.fixture
-async def receiver_url() -> Iterator[str]:
+async def receiver_url() -> AsyncIterator[str]:
     async def ok(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     app = web.Application()
     app.router.add_post("/hook", ok)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    sock = listening_socket()
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield f"{base_url}/hook"
 
 
 async def test_replay_with_wait_answers_200_with_the_new_attempt(

@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from sidecar.embedded import LocalCluster, free_port
+from sidecar.embedded import LocalCluster
 from tests.faults.harness import kill_leftovers
 from tests.faults.ledger import FIGURES, figures_table
-from tests.pg import admin, prepare
+from tests.pg import create_clone, create_template, drop_clone, throwaway_cluster
 
 TEMPLATE = "faults_template"
 _numbers = itertools.count(1)
@@ -27,15 +26,9 @@ _numbers = itertools.count(1)
 
 @pytest.fixture(scope="package")
 def fault_cluster() -> Iterator[LocalCluster]:
-    root = Path(tempfile.mkdtemp(prefix="webhooks-faults-pg-"))
-    cluster = LocalCluster(root=root, port=free_port())
-    cluster.ensure_started()
-    asyncio.run(admin(cluster, f"create database {TEMPLATE}"))
-    asyncio.run(prepare(cluster.dsn(TEMPLATE)))
-    try:
+    with throwaway_cluster("webhooks-faults-pg-") as cluster:
+        asyncio.run(create_template(cluster, TEMPLATE))
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture
@@ -44,11 +37,10 @@ def fault_dsn(fault_cluster: LocalCluster) -> Iterator[str]:
     if not fault_cluster.is_running():
         fault_cluster.start()
     name = f"faults_{next(_numbers)}"
-    asyncio.run(admin(fault_cluster, f"create database {name} template {TEMPLATE}"))
-    yield fault_cluster.dsn(name)
+    yield asyncio.run(create_clone(fault_cluster, TEMPLATE, name))
     if not fault_cluster.is_running():
         fault_cluster.start()
-    asyncio.run(admin(fault_cluster, f"drop database if exists {name} with (force)"))
+    asyncio.run(drop_clone(fault_cluster, name))
 
 
 @pytest.fixture

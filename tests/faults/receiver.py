@@ -17,13 +17,13 @@ import asyncio
 import email.utils
 import json
 import random
-import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+
+from tests.receiver import reset
 
 HEAD_LIMIT = 1 << 20
 HANG_LIMIT_S = 30.0
@@ -249,12 +249,6 @@ async def respond(writer: asyncio.StreamWriter, status: int, reason: str,
     extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
     writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
     await writer.drain()
-
-
-def reset(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 async def wait_for_hangup(reader: asyncio.StreamReader) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
-import struct
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -16,6 +14,8 @@ from aiohttp import web
 
 from sidecar.delivery import Deliverer
 from sidecar.domain import Job
+from tests.receiver import Hit, listening_socket, serve_app
+from tests.receiver import Receiver as SharedReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"test-signing-key-32-bytes-long!!").decode()
 PAYLOAD_TEXT = '{"type": "lead.created", "data": {"lead": {"name": "Zoë", "note": "a, b: c"}}}'
@@ -23,21 +23,15 @@ TEN_MB = 10 * 1024 * 1024
 
 
 @dataclass
-class Received:
-    """What the receiver saw, so tests can assert on the request that arrived."""
+class Receiver(SharedReceiver):
+    """The shared receiver, with the routes below instead of scripts."""
 
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    base_url: str
-    requests: list[Received] = field(default_factory=list)
     big_body_fully_sent: bool | None = None
     big_handler_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def requests(self) -> list[Hit]:
+        return self.hits
 
 
 def make_job(url: str, **changes: Any) -> Job:
@@ -62,8 +56,7 @@ def make_job(url: str, **changes: Any) -> Job:
 
 def _app(receiver: Receiver) -> web.Application:
     async def record(request: web.Request) -> None:
-        body = await request.read()
-        receiver.requests.append(Received(request.method, request.path, dict(request.headers), body))
+        await receiver.note(request)
 
     async def ok(request: web.Request) -> web.Response:
         await record(request)
@@ -127,25 +120,9 @@ def pytest_asyncio_loop_factories(
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver(base_url="")
-    runner = web.AppRunner(_app(state), handle_signals=False)
-    await runner.setup()
-    sock = _listening_socket()
-    await web.SockSite(runner, sock).start()
-    state.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
+    state = Receiver()
+    async with serve_app(_app(state)) as state.base_url:
         yield state
-    finally:
-        await runner.cleanup()
-
-
-def _listening_socket(host: str = "127.0.0.1", family: int = socket.AF_INET) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    sock.listen(64)
-    sock.setblocking(False)
-    return sock
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -179,7 +156,7 @@ async def raw_server() -> AsyncIterator[Callable[[Handler], Awaitable[RawServer]
             finally:
                 writer.close()
 
-        server = await asyncio.start_server(on_connect, sock=_listening_socket())
+        server = await asyncio.start_server(on_connect, sock=listening_socket())
         servers.append(server)
         state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
         return state
@@ -194,13 +171,6 @@ async def raw_server() -> AsyncIterator[Callable[[Handler], Awaitable[RawServer]
 
 async def read_request_head(reader: asyncio.StreamReader) -> bytes:
     return await reader.readuntil(b"\r\n\r\n")
-
-
-def reset(writer: asyncio.StreamWriter) -> None:
-    """Close with RST instead of FIN: SO_LINGER with a zero timeout."""
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 @pytest.fixture

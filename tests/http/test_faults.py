@@ -11,7 +11,8 @@ from aiohttp.abc import ResolveResult
 
 from sidecar import egress
 from sidecar.delivery import Deliverer
-from tests.http.conftest import Handler, RawServer, Receiver, make_job, read_request_head, reset
+from tests.http.conftest import Handler, RawServer, Receiver, make_job, read_request_head
+from tests.receiver import reset
 
 Start = Callable[[Handler], Awaitable[RawServer]]
 

@@ -1,68 +1,18 @@
-"""Helpers of the integration tests: a scripted receiver, seed rows, running a worker."""
+"""Helpers of the integration tests: seed rows, running a worker; the receiver is tests/receiver.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
 from sidecar.delivery import Deliverer
 from sidecar.worker import RunSummary, Worker, WorkerOptions
-
-Reply = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class Hit:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """Answers each path from a script of replies (the last one repeats); records every request."""
-
-    base_url: str = ""
-    hits: list[Hit] = field(default_factory=list)
-    scripts: dict[str, list[Reply]] = field(default_factory=dict)
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
-
-    def script(self, path: str, *replies: Reply) -> str:
-        self.scripts[path] = list(replies)
-        return self.url(path)
-
-    def hits_on(self, path: str) -> list[Hit]:
-        return [h for h in self.hits if h.path == path]
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.hits.append(Hit(request.path, dict(request.headers), await request.read()))
-        replies = self.scripts.get(request.path) or [reply(200)]
-        current = replies.pop(0) if len(replies) > 1 else replies[0]
-        return await current(request)
-
-
-def reply(status: int, body: str = "ok", headers: dict[str, str] | None = None) -> Reply:
-    async def answer(_: web.Request) -> web.Response:
-        return web.Response(status=status, text=body, headers=headers)
-    return answer
-
-
-def listening_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 @dataclass(frozen=True)

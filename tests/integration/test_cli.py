@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.integration.support import Receiver, insert_lead, make_rule, reply
+from tests.integration.support import insert_lead, make_rule
+from tests.receiver import Receiver, reply
 
 EXE = str(Path(sys.executable).parent / "webhook-sidecar")
 _TRANSPORT_VARS = ("DATABASE_URL", "SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL", "SUPABASE_SERVICE_KEY",

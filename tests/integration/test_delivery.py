@@ -8,7 +8,8 @@ import asyncpg
 from standardwebhooks import Webhook
 
 from sidecar.store.direct import DirectStore
-from tests.integration.support import Receiver, insert_lead, make_rule, run_once
+from tests.integration.support import insert_lead, make_rule, run_once
+from tests.receiver import Receiver
 
 
 async def test_a_lead_insert_sends_exactly_one_post_that_standard_webhooks_verifies(
@@ -88,7 +89,7 @@ async def test_secret_header_values_are_masked_in_the_log_but_sent_to_the_receiv
 async def test_a_set_cookie_answer_is_masked_in_the_log(
     db: asyncpg.Connection, store: DirectStore, receiver: Receiver
 ) -> None:
-    from tests.integration.support import reply
+    from tests.receiver import reply
 
     url = receiver.script("/cookie", reply(200, headers={"Set-Cookie": "session=abc"}))
     rule = await make_rule(db, url)
@@ -131,7 +132,7 @@ async def test_credential_headers_and_url_query_tokens_are_masked_in_the_log_but
 ) -> None:
     from urllib.parse import urlencode
 
-    from tests.integration.support import reply
+    from tests.receiver import reply
 
     query = urlencode({"page": "2", **SECRET_QUERY, "lang": "fr"})
     url = receiver.script("/tok", reply(200, headers={"X-Session-Token": "r-1", "Set-Cookie": "sid=r-2"}))

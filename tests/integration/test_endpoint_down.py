@@ -14,7 +14,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sidecar.store.direct import DirectStore
-from tests.integration.support import Hit, Receiver, insert_lead, make_rule, reply, run_once
+from tests.integration.support import insert_lead, make_rule, run_once
+from tests.receiver import Hit, Receiver, reply
 from tests.integration.test_cli import EXE, env, sidecar  # noqa: F401 - env is a fixture
 
 RATE = 5

@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 
 from sidecar.store.direct import DirectStore
-from tests.integration.support import Receiver, insert_lead, make_rule, reply, run_once
+from tests.integration.support import insert_lead, make_rule, run_once
+from tests.receiver import Receiver, reply
 
 TEN_MB = 10 * 1024 * 1024
 

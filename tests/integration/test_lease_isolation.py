@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -36,10 +37,12 @@ class ClaimsOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
+    async def claim(
+        self, worker_id: str, max_jobs: int, lease_seconds: int, queue_ids: Sequence[uuid.UUID] | None = None
+    ) -> list[Job]:
         if self._claimed:
             return []
-        jobs = await self._store.claim(worker_id, max_jobs, lease_seconds)
+        jobs = await self._store.claim(worker_id, max_jobs, lease_seconds, queue_ids)
         self._claimed = bool(jobs)
         return jobs
 

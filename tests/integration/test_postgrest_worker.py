@@ -21,7 +21,8 @@ from pytest_httpx import HTTPXMock
 
 from sidecar.store import TransientStoreError
 from sidecar.store.postgrest import PostgrestStore
-from tests.integration.support import Receiver, insert_lead, make_rule, reply, run_once
+from tests.integration.support import insert_lead, make_rule, run_once
+from tests.receiver import Receiver, reply
 
 URL = "https://project.supabase.test"
 KEY = "service-role-key"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 from sidecar.store.direct import DirectStore
-from tests.integration.support import Receiver, insert_lead, make_rule, reply, run_once
+from tests.integration.support import insert_lead, make_rule, run_once
+from tests.receiver import Receiver, reply
 
 
 async def test_a_replay_sends_the_same_body_and_webhook_id_and_links_to_the_replayed_log(

@@ -6,7 +6,8 @@ import asyncpg
 import pytest
 
 from sidecar.store.direct import DirectStore
-from tests.integration.support import Receiver, insert_lead, make_rule, reply, run_once, run_until
+from tests.integration.support import insert_lead, make_rule, run_once, run_until
+from tests.receiver import Receiver, reply
 
 # The gap the database records between an attempt's log and the next attempt's
 # scheduled time is the policy's delay minus the time from the attempt's end to the

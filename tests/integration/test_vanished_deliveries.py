@@ -13,7 +13,8 @@ from sidecar.domain import AttemptResult, Outcome
 from sidecar.metrics import Metrics
 from sidecar.store.direct import DirectStore
 from sidecar.worker import Worker
-from tests.integration.support import Receiver, insert_lead, make_rule, options
+from tests.integration.support import insert_lead, make_rule, options
+from tests.receiver import Receiver
 
 
 async def test_direct_store_answers_no_log_id_for_a_deleted_delivery(db: asyncpg.Connection, store: DirectStore) -> None:

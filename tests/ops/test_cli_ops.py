@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from sidecar.embedded import free_port
+from tests.receiver import serve_app
 
 SCRIPT = str(Path(sys.executable).parent / "webhook-sidecar")
 LEADS = 2
@@ -34,13 +35,8 @@ async def receiver_url() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_post("/in", ok)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/in"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield f"{base_url}/in"
 
 
 async def seed(db: asyncpg.Connection, url: str) -> None:

@@ -18,6 +18,7 @@ from sidecar.logs import AttemptLog
 from sidecar.metrics import Metrics, QueueSnapshot, Server, serve
 from sidecar.store.direct import DirectStore
 from sidecar.worker import Worker, WorkerOptions
+from tests.receiver import serve_app
 
 LEADS = 3
 
@@ -41,16 +42,11 @@ async def receiver() -> AsyncIterator[GatedReceiver]:
     state = GatedReceiver()
     app = web.Application()
     app.router.add_post("/{path:.*}", state.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield state
-    finally:
-        state.gate.set()
-        await runner.cleanup()
+    async with serve_app(app) as state.base_url:
+        try:
+            yield state
+        finally:
+            state.gate.set()
 
 
 async def add_rule(db: asyncpg.Connection, url: str, max_retries: int) -> UUID:

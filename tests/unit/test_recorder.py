@@ -19,19 +19,21 @@ from sidecar.recorder import MAX_REFUSALS, Recorder
 from sidecar.store import (
     MissingFunctionError, RecordedAttempt, RejectedError, TransientStoreError, recorded_from_row,
 )
+from tests.fakes import MemoryStore
 from tests.unit.test_worker import make_job
 
 RETRY = Decision("retrying", 1000)
 
 
-class Sink:
-    """Refuses any call holding a poison delivery; answers no log id for a vanished one."""
+class Sink(MemoryStore):
+    """The shared fake, refusing any call that holds a poison delivery or failing the first calls."""
 
     def __init__(self, poison: set[UUID] = frozenset(), gone: set[UUID] = frozenset(),  # type: ignore[assignment]
                  failures: int = 0, error: Exception | None = None) -> None:
-        self.poison, self.gone = set(poison), set(gone)
+        super().__init__(gone=gone)
+        self.poison = set(poison)
         self.failures, self.error = failures, error
-        self.recorded: list[tuple[float, UUID]] = []
+        self.written: list[tuple[float, UUID]] = []
         self.calls = 0
 
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
@@ -41,13 +43,8 @@ class Sink:
             raise self.error or TransientStoreError("database unavailable: connection refused")
         if any(r.job.queue_id in self.poison for r in results):
             raise RejectedError('interval out of range')
-        rows = []
-        for r in results:
-            if r.job.queue_id in self.gone:
-                rows.append(RecordedAttempt(r.job.queue_id, None, False))
-            else:
-                self.recorded.append((time.monotonic(), r.job.queue_id))
-                rows.append(RecordedAttempt(r.job.queue_id, uuid.uuid4(), True))
+        rows = await super().record(results)
+        self.written += [(time.monotonic(), row.queue_id) for row in rows if row.applied]
         return rows
 
 
@@ -86,7 +83,7 @@ async def test_a_result_for_a_vanished_delivery_is_dropped_and_counted_and_the_r
 
     await run_until_drained(recorder)
 
-    assert [q for _, q in sink.recorded] == [j.queue_id for j in jobs if j is not jobs[1]]
+    assert [q for _, q in sink.written] == [j.queue_id for j in jobs if j is not jobs[1]]
     assert sink.calls == 1  # nothing retried
     assert metrics.registry.get_sample_value("webhook_results_dropped_total", {"reason": "delivery_gone"}) == 1
     assert (recorder.recorded_count, recorder.dropped_count, recorder.pending) == (3, 1, 0)
@@ -103,10 +100,10 @@ async def test_a_poison_result_is_set_aside_and_dropped_after_bounded_tries_with
     task = asyncio.create_task(recorder.run())
     for job in (poison, *others):
         recorder.add(job, outcome(), RETRY)
-    while len(sink.recorded) < len(others):
+    while len(sink.written) < len(others):
         await asyncio.sleep(0.005)
     recorder.add(later, outcome(), RETRY)  # arrives while the poison is set aside
-    while later.queue_id not in {q for _, q in sink.recorded}:
+    while later.queue_id not in {q for _, q in sink.written}:
         await asyncio.sleep(0.005)
     poison_still_waiting = recorder.pending
     await asyncio.wait_for(recorder.drain(), 10)
@@ -114,7 +111,7 @@ async def test_a_poison_result_is_set_aside_and_dropped_after_bounded_tries_with
     await asyncio.wait_for(task, 10)
 
     assert poison_still_waiting == 1
-    assert {q for _, q in sink.recorded} == {j.queue_id for j in (*others, later)}
+    assert {q for _, q in sink.written} == {j.queue_id for j in (*others, later)}
     assert metrics.registry.get_sample_value("webhook_results_dropped_total", {"reason": "refused"}) == 1
     dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(dropped) == 1 and str(poison.queue_id) in dropped[0].getMessage()
@@ -131,7 +128,7 @@ async def test_an_outage_keeps_every_result_until_the_database_is_back() -> None
 
     await run_until_drained(recorder)
 
-    assert sorted(q for _, q in sink.recorded) == sorted(j.queue_id for j in jobs)
+    assert sorted(q for _, q in sink.written) == sorted(j.queue_id for j in jobs)
     assert recorder.dropped_count == 0
 
 
@@ -144,7 +141,7 @@ async def test_a_missing_record_function_is_retried_like_an_outage_not_dropped()
 
     await run_until_drained(recorder)
 
-    assert sorted(q for _, q in sink.recorded) == sorted(j.queue_id for j in jobs)
+    assert sorted(q for _, q in sink.written) == sorted(j.queue_id for j in jobs)
     assert recorder.dropped_count == 0
 
 
@@ -157,7 +154,7 @@ async def test_a_full_batch_is_written_without_waiting_for_the_deadline() -> Non
 
     await run_until_drained(recorder)  # would take 30 s if the full batch waited for its deadline
 
-    assert sink.calls == 1 and len(sink.recorded) == 5
+    assert sink.calls == 1 and len(sink.written) == 5
 
 
 def test_health_fails_when_a_result_has_waited_unrecorded_past_the_limit() -> None:

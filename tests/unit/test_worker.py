@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from uuid import UUID
 
 import pytest
 
@@ -17,6 +16,7 @@ from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
 from sidecar.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S
 from sidecar.recorder import new_log_id
 from sidecar.worker import LEASE_MARGIN_S, HostLoad, Worker, WorkerOptions, host_key
+from tests import fakes
 
 
 def make_job(url: str = "https://a.example/hook", **changes: object) -> Job:
@@ -25,32 +25,15 @@ def make_job(url: str = "https://a.example/hook", **changes: object) -> Job:
     return replace(job, **changes)  # type: ignore[arg-type]
 
 
-class MemoryStore:
-    transport = "memory"
+class MemoryStore(fakes.MemoryStore):
+    """The shared fake, with record calls that fail or refuse on demand."""
 
     def __init__(self, jobs: Sequence[Job] = (), record_failures: int = 0,
                  refuse_batches_over: int | None = None) -> None:
-        self.refuse_batches_over = refuse_batches_over
-        self.due = list(jobs)
-        self.recorded: list[AttemptResult] = []
-        self.released: list[UUID] = []
-        self.leases: list[int] = []
-        self.claimed: dict[UUID, Job] = {}
+        super().__init__(jobs)
         self.record_failures = record_failures
+        self.refuse_batches_over = refuse_batches_over
         self.calls: list[list[bool]] = []  # first_send of each result, per record call
-        self.deferred: list[tuple[list[UUID], int]] = []
-        self.later: list[tuple[float, Job]] = []  # deferred: due again at a monotonic time
-        self.extended: list[tuple[list[UUID], int]] = []
-        self.lost: set[UUID] = set()  # leases another worker has taken since
-
-    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int) -> list[Job]:
-        self.leases.append(lease_seconds)
-        now = time.monotonic()
-        self.due += [job for at, job in self.later if at <= now]
-        self.later = [(at, job) for at, job in self.later if at > now]
-        taken, self.due = self.due[:max_jobs], self.due[max_jobs:]
-        self.claimed.update((job.queue_id, job) for job in taken)
-        return taken
 
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
         self.calls.append([r.first_send for r in results])
@@ -59,25 +42,7 @@ class MemoryStore:
             raise TransientStoreError("database unavailable: connection refused")
         if self.refuse_batches_over is not None and len(results) > self.refuse_batches_over:
             raise RejectedError("invalid input syntax")
-        self.recorded.extend(results)
-        return [RecordedAttempt(r.job.queue_id, uuid.uuid4(), True) for r in results]
-
-    async def release(self, ids: Sequence[UUID]) -> int:
-        self.released.extend(ids)
-        self.due.extend(self.claimed[i] for i in ids)  # as in the database: due again
-        return len(ids)
-
-    async def defer(self, worker_id: str, ids: Sequence[UUID], delay_ms: int) -> int:
-        self.deferred.append((list(ids), delay_ms))
-        self.later += [(time.monotonic() + delay_ms / 1000, self.claimed[i]) for i in ids]
-        return len(ids)
-
-    async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
-        self.extended.append((list(ids), lease_seconds))
-        return [i for i in ids if i not in self.lost]
-
-    async def wait_for_work(self, timeout_s: float) -> None:
-        await asyncio.sleep(timeout_s)
+        return await super().record(results)
 
 
 class Attempts:
