@@ -31,8 +31,6 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timezone
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Self
 
@@ -46,7 +44,7 @@ from sidecar.keycache import short_key_cache
 from sidecar.masking import MASK, mask_headers
 from sidecar.masking import is_secret_name as is_secret_header
 from sidecar.payload import compact_jsonb_text
-from sidecar.retry import parse_retry_after
+from sidecar.retry import http_date, parse_retry_after
 from sidecar.signing import SigningSecretError, sign
 
 USER_AGENT = "BPC-Funnels/2.0"
@@ -377,13 +375,7 @@ def response_date(value: str | None) -> float | None:
     A Retry-After date is read against it, not against our clock: the two dates come
     from the same server, so a sidecar whose clock is off still waits what was asked.
     """
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    return http_date(value) if value else None
 
 
 async def _read_capped(response: ClientResponse, into: bytearray, cap: int) -> None:

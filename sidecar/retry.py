@@ -34,14 +34,20 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return _seconds_until_date(text, time.time() if now is None else now)
 
 
-def _seconds_until_date(text: str, now: float) -> float | None:
+def http_date(text: str) -> float | None:
+    """An HTTP-date (Retry-After, Date) as a unix time; None if unusable. The one reader of both."""
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)  # HTTP-dates are GMT even when unmarked
-    return max(0.0, when.timestamp() - now)
+    return when.timestamp()
+
+
+def _seconds_until_date(text: str, now: float) -> float | None:
+    when = http_date(text)
+    return None if when is None else max(0.0, when - now)
 
 
 def db_retrying(
