@@ -52,16 +52,23 @@ def test_both_stores_use_the_one_transient_sqlstate_rule() -> None:
     assert is_transient_sqlstate("08006") and not is_transient_sqlstate("23505") and not is_transient_sqlstate(None)
 
 
+OCT_21_2015_0728_GMT = 1445412480.0
+
+
 @pytest.mark.parametrize(
-    "value",
-    ["Wed, 21 Oct 2015 07:28:00 GMT", "Wednesday, 21-Oct-15 07:28:00 GMT", "Wed Oct 21 07:28:00 2015",
-     "Wed, 21 Oct 2015 07:28:00 +0200", "Wed, 21 Oct 2015 07:28:00", "garbage", "", "Wed, 32 Oct 2015 07:28:00 GMT"],
+    ("value", "unix_time"),
+    [("Wed, 21 Oct 2015 07:28:00 GMT", OCT_21_2015_0728_GMT),
+     ("Wednesday, 21-Oct-15 07:28:00 GMT", OCT_21_2015_0728_GMT),
+     ("Wed Oct 21 07:28:00 2015", OCT_21_2015_0728_GMT),
+     ("Wed, 21 Oct 2015 07:28:00 +0200", OCT_21_2015_0728_GMT - 7200),
+     ("Wed, 21 Oct 2015 07:28:00", OCT_21_2015_0728_GMT),  # unmarked: GMT
+     ("garbage", None), ("", None), ("Wed, 32 Oct 2015 07:28:00 GMT", None)],
 )
-def test_the_two_http_date_readers_agree(value: str) -> None:
-    # delivery.response_date reads Date, retry.parse_retry_after reads a Retry-After date.
-    as_date = delivery.response_date(value)
-    as_retry_after = retry._seconds_until_date(value, 0.0) if value else None
-    assert as_date == as_retry_after
+def test_date_and_retry_after_are_read_by_one_http_date_reader(value: str, unix_time: float | None) -> None:
+    assert retry.http_date(value) == unix_time
+    assert delivery.response_date(value) == unix_time
+    assert retry.parse_retry_after(value, now=OCT_21_2015_0728_GMT - 90) == (
+        None if unix_time is None else max(0.0, unix_time - OCT_21_2015_0728_GMT + 90))
 
 
 def test_cron_jobs_in_doctor_match_the_migration() -> None:
