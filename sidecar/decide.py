@@ -14,8 +14,6 @@ from typing import Protocol
 
 from sidecar.domain import AttemptStatus, Job, Outcome
 
-Status = AttemptStatus
-
 JITTER_FRACTION = 0.10
 RETRY_AFTER_CAP_S = 3600.0
 # 30 days. supabase/migrations/20261202100000_record_delay_cap.sql clamps to the same
@@ -33,7 +31,7 @@ class UniformSource(Protocol):
 class Decision:
     """The attempt's log status and, when `retrying`, milliseconds from its end to the next attempt."""
 
-    status: Status
+    status: AttemptStatus
     retry_in_ms: int | None = None
 
 
