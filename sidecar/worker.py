@@ -307,10 +307,7 @@ class Worker:
 
     async def _claim_shielded(self, room: int, lease_s: int) -> list[Job]:
         # A claim cancelled by stop() may already have committed: keep its answer to release.
-        ids = self._claim_ids
-        claim = asyncio.ensure_future(
-            self._store.claim(self._opts.worker_id, room, lease_s)
-            if ids is None else self._store.claim(self._opts.worker_id, room, lease_s, ids))
+        claim = asyncio.ensure_future(self._store.claim(self._opts.worker_id, room, lease_s, self._claim_ids))
         try:
             jobs = await asyncio.shield(claim)
         except asyncio.CancelledError:
