@@ -9,7 +9,7 @@ Flow of one delivery through a worker:
       -> (lease extended, if its own timeout needs a longer one)
       -> attempt (Deliverer; an Outcome value, never an exception)
       -> decision (decide.decide: success, retrying in N ms, or failed)
-      -> Recorder (sidecar/recorder.py) -> record_webhook_attempts in batches, which
+      -> Recorder (sidecar/worker/recorder.py) -> record_webhook_attempts in batches, which
          applies the decision or refuses it; the attempt line and metrics report the
          status it wrote (WorkerEvents.attempt_recorded)
 
@@ -19,12 +19,12 @@ slots plus `waiting_per_host` deliveries waiting (default: as many as its slots,
 to refill them at once). What a slow host has beyond that, whether just claimed or
 waiting since a claim when the host still looked fast, is handed back with
 defer_webhook_jobs, due when the host is expected to have a slot for it
-(sidecar/hostload.py has the estimate and its bounds). Handed-back work is behind
+(sidecar/worker/hostload.py has the estimate and its bounds). Handed-back work is behind
 everything already due, so the next claims, made at once while batches come back full,
 pass the backlog and reach other tenants' deliveries. A fast host is never handed back:
 its deliveries wait here as before. `host_key` is the lowercased IDNA host name and
 port; a name and its address count as two hosts, as nothing is resolved to decide.
-Name resolution has threads of its own (sidecar/resolve.py). The bench scenario
+Name resolution has threads of its own (sidecar/delivery/resolve.py). The bench scenario
 bench/scenarios/isolation.py measures all of it. Limit: a hanging host still holds its
 slots' runners, so `concurrency` must exceed `per_host_concurrency` times the number
 of hosts that hang at once for the others to keep flowing.
@@ -59,14 +59,14 @@ from uuid import UUID
 from tenacity import RetryCallState
 from yarl import URL
 
-from sidecar.decide import decide
 from sidecar.domain import Job, Outcome
 from sidecar.events import NoEvents, WorkerEvents
-from sidecar.hostload import HostLoad
-from sidecar.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
 from sidecar.retry import db_retrying
 from sidecar.settings import Settings
 from sidecar.store import StoreError, WorkerStore, is_transient
+from sidecar.worker.decide import decide
+from sidecar.worker.hostload import HostLoad
+from sidecar.worker.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
 
 log = logging.getLogger("sidecar.worker")
 
