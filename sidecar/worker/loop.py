@@ -51,7 +51,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -191,34 +191,24 @@ class Worker:
         )
         self._state = _State()
         self._summary = RunSummary()
-        self._stopping = False
-        self._stop_event = asyncio.Event()
+        # The one stop signal: set by stop() or by shutdown; the loop is cancelled where it waits.
+        self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # room to claim, or a retry of ours came due
-        self._loop_task: asyncio.Task[None] | None = None
         self._claim_ids: list[UUID] | None = None  # run_batch's filter; the loop claims anything due
 
     # -- public -------------------------------------------------------------------
 
     async def run(self, once: bool = False) -> RunSummary:
         recorder = asyncio.create_task(self._recorder.run())
-        self._loop_task = asyncio.create_task(self._loop(once))
         try:
-            await self._loop_task
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
+            await self._until_stopped(self._loop(once))
         finally:
             await self._shutdown(recorder)
         return self._summary
 
     def stop(self) -> None:
         """Stop claiming now and shut down gracefully; safe to call from a signal handler."""
-        if self._stopping:
-            return
-        self._stopping = True
-        self._stop_event.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        self._stop.set()
 
     async def run_batch(self, queue_ids: Sequence[UUID] | None = None) -> int:
         """Claim one batch, attempt and record it, and return how many attempts were made.
@@ -258,8 +248,26 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------------
 
+    async def _until_stopped(self, work: Coroutine[object, object, None]) -> None:
+        """Run `work` until it ends or the stop signal fires; a stop cancels it wherever it waits."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            stopped.cancel()
+        task.cancel()  # a no-op once it has ended
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+
     async def _loop(self, once: bool) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             asked, got = await self._claim_batch()
             if got and got == asked and self._room() >= self._refill_at():
                 continue  # the batch was full and there is room: more may be due right now
@@ -332,7 +340,7 @@ class Worker:
         return got == 0
 
     async def _wait(self, once: bool) -> None:
-        waits: list[Awaitable[object]] = [self._wake.wait(), self._stop_event.wait()]
+        waits: list[Awaitable[object]] = [self._wake.wait()]
         waits.append(asyncio.sleep(self._opts.poll_interval_s) if once else
                      self._store.wait_for_work(self._opts.poll_interval_s))
         tasks = [asyncio.ensure_future(w) for w in waits]
@@ -424,7 +432,7 @@ class Worker:
 
     def _take_startable(self) -> _Claimed | None:
         waiting = self._state.waiting
-        if self._stopping or not waiting:
+        if self._stop.is_set() or not waiting:
             return None
         if not self._host_capped:
             return waiting.popleft()
@@ -480,7 +488,7 @@ class Worker:
 
     async def _ready(self, claimed: _Claimed) -> bool:
         """Whether to attempt now: not stopping, and the lease covers the whole attempt (extended if need be)."""
-        if self._stopping:
+        if self._stop.is_set():
             self._release_later([claimed.job.queue_id])
             return False
         if self._lease_covers(claimed):
@@ -540,7 +548,7 @@ class Worker:
     # -- stopping -----------------------------------------------------------------
 
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
-        self._stopping = True
+        self._stop.set()
         await self._release_orphan_claim()
         await self._release_unstarted()
         await self._finish_in_flight()
