@@ -24,8 +24,8 @@ from pathlib import Path
 import asyncpg
 import psycopg
 
-from sidecar import migrate
-from sidecar.embedded import LocalCluster, free_port
+from sidecar.ops import migrate
+from sidecar.ops.embedded import LocalCluster, free_port
 from sidecar.store.queries import query
 
 CELLS = ((1, 1), (4, 1), (4, 50))  # (loops, batch)

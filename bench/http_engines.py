@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 import httpx
 
-from sidecar.embedded import free_port
+from sidecar.ops.embedded import free_port
 
 NGINX_CONF = """
 worker_processes 1;
@@ -189,7 +189,7 @@ async def run_deliverer(url: str, body: bytes, n: int, conc: int, budget: float)
     import base64
     import uuid
 
-    from sidecar.delivery import Deliverer
+    from sidecar.delivery.attempt import Deliverer
     from sidecar.domain import Job
 
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()

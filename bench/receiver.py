@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from sidecar.embedded import free_port
+from sidecar.ops.embedded import free_port
 
 NGINX_CONF = """\
 worker_processes {workers};

@@ -36,11 +36,19 @@ sys.path.insert(0, str(BENCH_DIR))
 from receiver import Nginx, SlowReceiver  # noqa: E402
 from scenarios import data, dbcosts, endtoend, holds, report  # noqa: E402
 from scenarios.common import (  # noqa: E402
-    Bench, BenchError, bench_cluster, clone, create_clone, drop_clone, machine, run_json, script,
+    Bench,
+    BenchError,
+    bench_cluster,
+    clone,
+    create_clone,
+    drop_clone,
+    machine,
+    run_json,
+    script,
     server_version,
 )
 
-from sidecar.payload import compact_jsonb_text  # noqa: E402
+from sidecar.delivery.payload import compact_jsonb_text  # noqa: E402
 
 SCENARIOS = ("throughput", "sweep", "processes", "slow", "latency", "claim", "stats", "enqueue", "rpc")
 HEADLINE_CONCURRENCY = 50

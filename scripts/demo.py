@@ -36,12 +36,12 @@ from standardwebhooks import Webhook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sidecar import render  # noqa: E402
 from sidecar.cli import first_attempt, start_embedded  # noqa: E402
-from sidecar.delivery import Deliverer  # noqa: E402
+from sidecar.delivery.attempt import Deliverer  # noqa: E402
+from sidecar.ops import render  # noqa: E402
 from sidecar.settings import Settings, load_settings  # noqa: E402
 from sidecar.store.direct import DirectStore  # noqa: E402
-from sidecar.worker import Worker, WorkerOptions  # noqa: E402
+from sidecar.worker.loop import Worker, WorkerOptions  # noqa: E402
 
 FLAKY_LEAD = "Grace Hopper"
 LEADS = [

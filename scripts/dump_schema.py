@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sidecar.embedded import LocalCluster, free_port  # noqa: E402
+from sidecar.ops.embedded import LocalCluster, free_port  # noqa: E402
 from tests.pg import admin, prepare  # noqa: E402
 from tests.schema_dump import SCHEMA_FILE, dump_schema  # noqa: E402
 

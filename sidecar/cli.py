@@ -18,25 +18,28 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
 import asyncpg
 from tenacity import RetryCallState
 
-from sidecar import doctor, migrate, render
-from sidecar.delivery import Deliverer
-from sidecar.embedded import LocalCluster
+from sidecar.delivery.attempt import Deliverer
 from sidecar.errors import ConfigError, exit_code_for
 from sidecar.events import WorkerEvents
 from sidecar.fanout import FanOut
-from sidecar.logs import AttemptLog, configure_logging
-from sidecar.metrics import Metrics, QueueSnapshot, serve
-from sidecar.settings import Settings, load_settings
+from sidecar.ops import doctor, migrate, render
+from sidecar.ops.embedded import LocalCluster
+from sidecar.ops.logs import AttemptLog, configure_logging
+from sidecar.ops.metrics import Metrics, QueueSnapshot, serve
 from sidecar.retry import db_retrying
+from sidecar.settings import Settings, load_settings
 from sidecar.store import Row, Store, StoreError, is_transient, with_retries
 from sidecar.store.direct import DirectStore
-from sidecar.worker import Worker, WorkerOptions
+from sidecar.worker.loop import Worker, WorkerOptions
+
+if TYPE_CHECKING:
+    from sidecar.api.store import ApiStore
 
 PROG = "webhook-sidecar"
 REPLAY_WAIT_S = 330.0  # the longest timeout a config allows (300 s) plus a margin
@@ -557,7 +560,9 @@ def _masked(config: Row) -> str | None:
 
 
 async def cmd_serve(settings: Settings) -> int:
-    from sidecar.api.serve import serve  # aiohttp's server side only loads for this command
+    # aiohttp's server side only loads for this command.
+    from sidecar.api.auth import Authenticator
+    from sidecar.api.serve import serve
 
     configure_logging(settings.log_format, settings.log_level.upper())
     if settings.transport == "supabase" and not settings.supabase_anon_key:
@@ -567,7 +572,29 @@ async def cmd_serve(settings: Settings) -> int:
     dsn = {"direct": settings.database_url, "supabase": None}.get(settings.transport)
     if settings.transport == "embedded":
         dsn = await start_embedded(settings)
-    return await serve(settings, dsn, _note)
+    store = await _open_api_store(settings, dsn)
+    # On Supabase PostgREST checks the token; directly, the claims are set from it here.
+    authenticator = Authenticator(settings.supabase_jwt_secret, settings.supabase_jwks_url,
+                                  verify=store.transport != "supabase")
+    return await serve(store, authenticator, _public_config(settings), settings.http_host, settings.http_port, _note)
+
+
+async def _open_api_store(settings: Settings, dsn: str | None) -> ApiStore:
+    """Direct or embedded: a pool on `dsn`; Supabase (no dsn): PostgREST with the anon key."""
+    if dsn is not None:
+        from sidecar.api.direct import DirectApiStore
+
+        return await DirectApiStore.connect(dsn)
+    from sidecar.api.postgrest import PostgrestApiStore
+
+    return PostgrestApiStore(settings.supabase_url or "", settings.supabase_anon_key or "")
+
+
+def _public_config(settings: Settings) -> dict[str, object]:
+    """What the dashboard may know: enough to sign in with Supabase Auth, nothing secret."""
+    enabled = bool(settings.supabase_url and settings.supabase_anon_key)
+    return {"supabase_url": settings.supabase_url if enabled else None,
+            "supabase_anon_key": settings.supabase_anon_key if enabled else None}
 
 
 # -- db migrate, doctor ----------------------------------------------------------------------

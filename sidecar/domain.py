@@ -18,7 +18,7 @@ LogId = NewType("LogId", UUID)
 ErrorType = Literal["timeout", "network", "http_error", "invalid_response", "blocked"]
 LogStatus = Literal["pending", "success", "failed", "retrying"]
 QueueStatus = Literal["pending", "processing", "completed", "failed"]
-# The verdict on one attempt (sidecar/decide.py), applied by record_webhook_attempts.
+# The verdict on one attempt (sidecar/worker/decide.py), applied by record_webhook_attempts.
 AttemptStatus = Literal["success", "retrying", "failed"]
 
 

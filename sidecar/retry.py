@@ -1,6 +1,6 @@
 """Retries of our own database calls (tenacity), and reading a receiver's Retry-After.
 
-When a delivery's next attempt is due is decided in sidecar/decide.py.
+When a delivery's next attempt is due is decided in sidecar/worker/decide.py.
 """
 
 from __future__ import annotations

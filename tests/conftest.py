@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 from tests.pg import create_clone, create_template, drop_clone, prepare, throwaway_cluster
 
 TEMPLATE = "webhooks_template"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
-from sidecar import migrate
-from sidecar.embedded import LocalCluster, free_port
+from sidecar.ops import migrate
+from sidecar.ops.embedded import LocalCluster, free_port
 
 
 @contextmanager

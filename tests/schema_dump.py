@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from sidecar.embedded import find_bin_dir
+from sidecar.ops.embedded import find_bin_dir
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "supabase" / "schema.sql"
 OWNED_SCHEMAS = ("public", "webhooks_private")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BENCH_DIR.parent

@@ -16,7 +16,14 @@ from aiohttp import web
 from sidecar.api.auth import Authenticator, Caller
 from sidecar.api.errors import bad_parameter
 from sidecar.api.params import (
-    LOG_STATUSES, choice_value, decode_cursor, encode_cursor, int_value, number_value, time_value, uuid_value,
+    LOG_STATUSES,
+    choice_value,
+    decode_cursor,
+    encode_cursor,
+    int_value,
+    number_value,
+    time_value,
+    uuid_value,
 )
 from sidecar.api.store import ApiStore
 

@@ -83,13 +83,13 @@ class RecordedAttempt:
 
 
 class RecordSink(Protocol):
-    """What the recorder (sidecar/recorder.py) needs: record_webhook_attempts."""
+    """What the recorder (sidecar/worker/recorder.py) needs: record_webhook_attempts."""
 
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]: ...
 
 
 class WorkerStore(RecordSink, Protocol):
-    """What the worker (sidecar/worker.py) needs: its claim, lease and hand-back RPCs."""
+    """What the worker (sidecar/worker/loop.py) needs: its claim, lease and hand-back RPCs."""
 
     async def claim(
         self, worker_id: str, max_jobs: int, lease_seconds: int, queue_ids: Sequence[UUID] | None = None

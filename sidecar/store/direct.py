@@ -19,6 +19,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from sidecar import jsondepth
 from sidecar.domain import AttemptResult, Job
 from sidecar.store import (
     MissingFunctionError,
@@ -31,7 +32,6 @@ from sidecar.store import (
     recorded_from_row,
     result_element,
 )
-from sidecar import jsondepth
 from sidecar.store.queries import query
 from sidecar.store.sqlstates import is_transient_sqlstate
 

@@ -22,11 +22,9 @@ from uuid import UUID
 
 import httpx
 from postgrest.exceptions import APIError
-from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from sidecar.domain import AttemptResult, Job
 from sidecar.errors import SidecarError
-from sidecar.store.sqlstates import is_transient_sqlstate
 from sidecar.store import (
     MissingFunctionError,
     RecordedAttempt,
@@ -38,6 +36,8 @@ from sidecar.store import (
     recorded_from_row,
     result_element,
 )
+from sidecar.store.sqlstates import is_transient_sqlstate
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 REQUEST_TIMEOUT_S = 30.0
 # PostgREST codes for "could not reach or use the database" (its 503/504 answers).

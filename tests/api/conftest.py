@@ -25,7 +25,7 @@ import httpx
 import jwt
 import pytest
 
-from sidecar.embedded import LocalCluster, free_port
+from sidecar.ops.embedded import LocalCluster, free_port
 from tests.pg import admin
 
 ROOT = Path(__file__).resolve().parents[2]

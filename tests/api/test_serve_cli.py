@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from sidecar.embedded import LocalCluster, free_port
+from sidecar.ops.embedded import LocalCluster, free_port
 from tests.api.conftest import CONSOLE, JWT_SECRET, mint_jwt, stop
 
 CLEAN = ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY",

@@ -8,7 +8,7 @@ import json
 import asyncpg
 import pytest
 
-from sidecar.signing import secret_key, secret_problem
+from sidecar.delivery.signing import secret_key, secret_problem
 from tests.db.conftest import World, add_lead
 
 SECRETS = [

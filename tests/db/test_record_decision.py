@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 import time
+import uuid
 
 import asyncpg
 import pytest
 
-from sidecar.decide import decide
 from sidecar.domain import AttemptResult, ErrorType, Outcome
 from sidecar.store import job_from_row, result_element
+from sidecar.worker.decide import decide
 from tests.db.conftest import World, add_lead, claim, record, result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from sidecar.decide import MAX_RETRY_DELAY_MS
+from sidecar.worker.decide import MAX_RETRY_DELAY_MS
 from tests.db.conftest import World, add_lead, claim, record, result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 from tests.schema_dump import SCHEMA_FILE, dump_schema
 
 

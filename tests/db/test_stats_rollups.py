@@ -13,8 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import asyncpg
 import pytest
 
-from tests.db.conftest import (OWNER_A, OWNER_B, World, acting_as, add_lead, add_rule, claim, record,
-                               result)
+from tests.db.conftest import OWNER_A, OWNER_B, World, acting_as, add_lead, add_rule, claim, record, result
 
 DAY = 86_400
 STATUSES = ("success", "failed", "retrying", "pending")

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 from tests.faults.harness import kill_leftovers
 from tests.faults.ledger import FIGURES, figures_table
 from tests.pg import create_clone, create_template, drop_clone, throwaway_cluster

@@ -8,9 +8,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 from tests.faults.harness import (
-    Sidecar, all_ended, processing_of, seed_leads, seed_rule, start_sidecar, wait_until,
+    Sidecar,
+    all_ended,
+    processing_of,
+    seed_leads,
+    seed_rule,
+    start_sidecar,
+    wait_until,
 )
 from tests.faults.ledger import check_ledger
 from tests.faults.pgproxy import CommitCutter

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar.embedded import free_port
+from sidecar.ops.embedded import free_port
 from tests.faults.harness import seed_leads, seed_rule, start_sidecar, wait_until
 from tests.faults.receiver import ChaosReceiver, Mode, always
 

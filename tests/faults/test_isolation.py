@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 from tests.faults.harness import seed_leads, seed_rule, start_sidecar, wait_until
 from tests.faults.ledger import FIGURES, Figures
 from tests.faults.netns import GOOD_PORT, HANG_PORT

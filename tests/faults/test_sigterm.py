@@ -8,7 +8,13 @@ import asyncpg
 import pytest
 
 from tests.faults.harness import (
-    all_ended, processing_of, queue_counts, seed_leads, seed_rule, start_sidecar, wait_until,
+    all_ended,
+    processing_of,
+    queue_counts,
+    seed_leads,
+    seed_rule,
+    start_sidecar,
+    wait_until,
 )
 from tests.faults.ledger import check_ledger
 from tests.faults.receiver import ChaosReceiver, Mode, always

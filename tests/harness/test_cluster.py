@@ -2,7 +2,7 @@
 
 import asyncpg
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 from tests.pg import admin
 
 

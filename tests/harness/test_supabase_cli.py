@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar import migrate
-from sidecar.embedded import LocalCluster
+from sidecar.ops import migrate
+from sidecar.ops.embedded import LocalCluster
 from tests.pg import admin
 
 ROOT = Path(__file__).resolve().parents[2]

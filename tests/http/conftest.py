@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from sidecar.delivery import Deliverer
+from sidecar.delivery.attempt import Deliverer
 from sidecar.domain import Job
 from tests.receiver import Hit, listening_socket, serve_app
 from tests.receiver import Receiver as SharedReceiver

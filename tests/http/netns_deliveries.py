@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from sidecar.delivery import Deliverer
+from sidecar.delivery.attempt import Deliverer
 from tests.http.conftest import make_job
 
 HOSTS = [

@@ -8,8 +8,8 @@ import json
 import pytest
 from standardwebhooks import Webhook
 
-from sidecar.delivery import Deliverer
-from sidecar.payload import compact_jsonb_text
+from sidecar.delivery.attempt import Deliverer
+from sidecar.delivery.payload import compact_jsonb_text
 from tests.http.conftest import PAYLOAD_TEXT, SECRET, Receiver, make_job
 
 

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp.abc import ResolveResult
 
-from sidecar import egress
-from sidecar.delivery import Deliverer
+from sidecar.delivery import egress
+from sidecar.delivery.attempt import Deliverer
 from tests.http.conftest import Handler, RawServer, Receiver, make_job, read_request_head
 from tests.receiver import reset
 

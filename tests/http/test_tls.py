@@ -9,7 +9,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from sidecar.delivery import Deliverer
+from sidecar.delivery.attempt import Deliverer
 from tests.http.conftest import Receiver, make_job
 
 

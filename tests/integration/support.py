@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from sidecar.delivery import Deliverer
-from sidecar.worker import RunSummary, Worker, WorkerOptions
+from sidecar.delivery.attempt import Deliverer
+from sidecar.worker.loop import RunSummary, Worker, WorkerOptions
 
 
 @dataclass(frozen=True)

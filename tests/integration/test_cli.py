@@ -196,7 +196,7 @@ async def test_bad_usage_exits_2_with_a_one_line_reason(env: dict[str, str], arg
 
 
 async def test_an_unreachable_database_exits_1_with_a_one_line_reason(env: dict[str, str]) -> None:
-    from sidecar.embedded import free_port
+    from sidecar.ops.embedded import free_port
 
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
 

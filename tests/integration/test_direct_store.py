@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from sidecar.embedded import LocalCluster
+from sidecar.ops.embedded import LocalCluster
 from sidecar.store import MissingFunctionError, RejectedError, TransientStoreError
 from sidecar.store.direct import DirectStore
 from tests.integration.support import insert_lead, make_rule

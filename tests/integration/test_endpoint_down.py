@@ -15,8 +15,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sidecar.store.direct import DirectStore
 from tests.integration.support import insert_lead, make_rule, run_once
-from tests.receiver import Hit, Receiver, reply
 from tests.integration.test_cli import EXE, env, sidecar  # noqa: F401 - env is a fixture
+from tests.receiver import Hit, Receiver, reply
 
 RATE = 5
 RATE_DELIVERIES = 30

@@ -9,12 +9,12 @@ import asyncpg
 import pytest
 
 from sidecar.cli import queue_snapshot
-from sidecar.decide import MAX_RETRY_DELAY_MS
-from sidecar.metrics import Metrics
+from sidecar.ops.metrics import Metrics
 from sidecar.store.direct import DirectStore
+from sidecar.worker.decide import MAX_RETRY_DELAY_MS
 from tests.integration.support import insert_lead, make_rule
-from tests.receiver import Receiver, reply
 from tests.integration.test_cli import env, sidecar  # noqa: F401 - the env fixture
+from tests.receiver import Receiver, reply
 
 FAR_DATES = ("infinity", "20000-01-01 00:00+00", "294276-12-31 23:59:59+00")
 

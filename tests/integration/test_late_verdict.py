@@ -8,13 +8,13 @@ import time
 import asyncpg
 import pytest
 
-from sidecar.decide import decide
 from sidecar.domain import Job, Outcome
 from sidecar.fanout import FanOut
-from sidecar.logs import ATTEMPT_LOGGER, AttemptLog
-from sidecar.metrics import Metrics
-from sidecar.recorder import Recorder
+from sidecar.ops.logs import ATTEMPT_LOGGER, AttemptLog
+from sidecar.ops.metrics import Metrics
 from sidecar.store.direct import DirectStore
+from sidecar.worker.decide import decide
+from sidecar.worker.recorder import Recorder
 from tests.integration.support import insert_lead, make_rule
 
 

@@ -11,7 +11,7 @@ import asyncpg
 
 from sidecar.domain import Job, Outcome
 from sidecar.store.direct import DirectStore
-from sidecar.worker import Worker
+from sidecar.worker.loop import Worker
 from tests.integration.support import insert_lead, make_rule, options
 
 

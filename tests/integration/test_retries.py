@@ -113,8 +113,8 @@ async def test_with_retries_off_one_failure_is_final(
 async def test_a_blocked_target_is_refused_once_and_never_retried(
     db: asyncpg.Connection, store: DirectStore, receiver: Receiver
 ) -> None:
-    from sidecar.delivery import Deliverer
-    from sidecar.worker import Worker
+    from sidecar.delivery.attempt import Deliverer
+    from sidecar.worker.loop import Worker
     from tests.integration.support import options
 
     rule = await make_rule(db, receiver.url("/private"))

@@ -8,11 +8,11 @@ import uuid
 import asyncpg
 from aiohttp import web
 
-from sidecar.delivery import Deliverer
+from sidecar.delivery.attempt import Deliverer
 from sidecar.domain import AttemptResult, Outcome
-from sidecar.metrics import Metrics
+from sidecar.ops.metrics import Metrics
 from sidecar.store.direct import DirectStore
-from sidecar.worker import Worker
+from sidecar.worker.loop import Worker
 from tests.integration.support import insert_lead, make_rule, options
 from tests.receiver import Receiver
 

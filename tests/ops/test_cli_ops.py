@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from sidecar.embedded import free_port
+from sidecar.ops.embedded import free_port
 from tests.receiver import serve_app
 
 SCRIPT = str(Path(sys.executable).parent / "webhook-sidecar")

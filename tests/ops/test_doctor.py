@@ -12,10 +12,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar import doctor, migrate
-from sidecar.doctor import Check, run_checks
-from sidecar.embedded import LocalCluster, free_port
-from sidecar.metrics import Metrics, serve
+from sidecar.ops import doctor, migrate
+from sidecar.ops.doctor import Check, run_checks
+from sidecar.ops.embedded import LocalCluster, free_port
+from sidecar.ops.metrics import Metrics, serve
 from sidecar.settings import Settings, load_settings
 from tests.pg import admin
 

@@ -6,7 +6,7 @@ import pytest
 
 from sidecar.domain import Job, Outcome
 from sidecar.fanout import FanOut
-from sidecar.metrics import Metrics
+from sidecar.ops.metrics import Metrics
 from tests.ops.samples import make_job, success
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sidecar.logs import AttemptLog, configure_logging
+from sidecar.ops.logs import AttemptLog, configure_logging
 from tests.ops.samples import failure, make_job, success
 
 

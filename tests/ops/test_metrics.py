@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from sidecar.metrics import Metrics, MetricsServerError, QueueSnapshot, Server, serve
+from sidecar.ops.metrics import Metrics, MetricsServerError, QueueSnapshot, Server, serve
 from tests.ops.samples import failure, make_job, success
 
 

@@ -12,12 +12,12 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from sidecar.delivery import Deliverer
+from sidecar.delivery.attempt import Deliverer
 from sidecar.fanout import FanOut
-from sidecar.logs import AttemptLog
-from sidecar.metrics import Metrics, QueueSnapshot, Server, serve
+from sidecar.ops.logs import AttemptLog
+from sidecar.ops.metrics import Metrics, QueueSnapshot, Server, serve
 from sidecar.store.direct import DirectStore
-from sidecar.worker import Worker, WorkerOptions
+from sidecar.worker.loop import Worker, WorkerOptions
 from tests.receiver import serve_app
 
 LEADS = 3

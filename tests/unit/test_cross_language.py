@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import delivery, doctor, retry
+from sidecar import retry
+from sidecar.delivery import attempt as delivery
+from sidecar.ops import doctor
 from sidecar.store import direct, postgrest
 from sidecar.store.sqlstates import TRANSIENT_SQLSTATES, is_transient_sqlstate
 

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from sidecar.decide import MAX_RETRY_DELAY_MS, RETRY_AFTER_CAP_S, Decision, decide
 from sidecar.domain import ErrorType, Outcome
+from sidecar.worker.decide import MAX_RETRY_DELAY_MS, RETRY_AFTER_CAP_S, Decision, decide
 from tests.unit.test_worker import make_job
 
 OUTCOMES: dict[str, tuple[int | None, ErrorType | None, float | None]] = {

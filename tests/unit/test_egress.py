@@ -8,7 +8,7 @@ import socket
 import pytest
 from aiohttp.abc import ResolveResult
 
-from sidecar.egress import (
+from sidecar.delivery.egress import (
     SPECIAL_PURPOSE,
     CheckedResolver,
     EgressRefused,
@@ -21,7 +21,7 @@ from sidecar.egress import (
 
 # A frozen copy of the IANA IPv4 and IPv6 Special-Purpose Address Registries (as
 # updated 2025-10-09): address block, name, RFC, "Globally Reachable". A silent edit of
-# the table in sidecar/egress.py fails here; a registry update changes both.
+# the table in sidecar/delivery/egress.py fails here; a registry update changes both.
 REGISTRY_V4 = [
     ("0.0.0.0/8", '"This network"', "RFC 791, section 3.2", "False"),
     ("0.0.0.0/32", '"This host on this network"', "RFC 1122, section 3.2.1.3", "False"),
@@ -414,7 +414,7 @@ async def test_resolver_returns_checked_addresses_when_private_is_allowed() -> N
 
 
 async def test_resolver_refuses_when_any_address_is_private(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sidecar.egress as egress
+    import sidecar.delivery.egress as egress
 
     async def fake(host: str, port: int, family: int) -> list[ResolveResult]:
         return [egress._to_result(host, port, (socket.AF_INET, 1, 6, "", (a, port))) for a in ("8.8.8.8", "10.0.0.7")]
@@ -425,7 +425,7 @@ async def test_resolver_refuses_when_any_address_is_private(monkeypatch: pytest.
 
 
 async def test_resolver_passes_an_all_public_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sidecar.egress as egress
+    import sidecar.delivery.egress as egress
 
     async def fake(host: str, port: int, family: int) -> list[ResolveResult]:
         return [egress._to_result(host, port, (socket.AF_INET, 1, 6, "", ("8.8.8.8", port)))]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Coroutine
 import pkgutil
+from collections.abc import Coroutine
 from importlib import import_module
 
 import pytest
@@ -12,13 +12,13 @@ import pytest
 import sidecar
 from sidecar.api.errors import ApiError
 from sidecar.cli import UsageError, main
-from sidecar.egress import EgressRefused
-from sidecar.embedded import EmbeddedError
+from sidecar.delivery.egress import EgressRefused
+from sidecar.delivery.signing import SigningSecretError
 from sidecar.errors import ConfigError, SidecarError, exit_code_for
-from sidecar.metrics import MetricsServerError
-from sidecar.migrate import MigrationError
+from sidecar.ops.embedded import EmbeddedError
+from sidecar.ops.metrics import MetricsServerError
+from sidecar.ops.migrate import MigrationError
 from sidecar.settings import SettingsError
-from sidecar.signing import SigningSecretError
 from sidecar.store import MissingFunctionError, RejectedError, StoreError, TransientStoreError
 from sidecar.store.postgrest import ServerFailure
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sidecar import jsondepth, render
+from sidecar import jsondepth
+from sidecar.ops import render
 
 
 def _depth_and_leaf(value: object) -> tuple[int, object]:

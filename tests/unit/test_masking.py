@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.delivery import is_secret_header, mask_headers, response_headers_dict
+from sidecar.delivery.attempt import is_secret_header, mask_headers, response_headers_dict
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sidecar.payload import compact_jsonb_text
+from sidecar.delivery.payload import compact_jsonb_text
 
 
 def test_separator_spaces_are_removed() -> None:
@@ -62,7 +62,7 @@ def test_newlines_and_tabs_between_tokens_are_removed() -> None:
 
 def test_fast_path_agrees_with_the_scanner_on_escape_free_text() -> None:
     # Texts without backslashes or raw line breaks take the split path; the scanner is the reference.
-    from sidecar.payload import _KEPT
+    from sidecar.delivery.payload import _KEPT
 
     texts = [
         '{"a": "b, c: d", "e": [1, 2, {"f": " "}], "g": null}',

@@ -11,14 +11,18 @@ from uuid import UUID
 
 import pytest
 
-from sidecar import recorder as recorder_module
-from sidecar.decide import Decision
 from sidecar.domain import AttemptResult, Outcome
-from sidecar.metrics import Metrics
-from sidecar.recorder import MAX_REFUSALS, Recorder
+from sidecar.ops.metrics import Metrics
 from sidecar.store import (
-    MissingFunctionError, RecordedAttempt, RejectedError, TransientStoreError, recorded_from_row,
+    MissingFunctionError,
+    RecordedAttempt,
+    RejectedError,
+    TransientStoreError,
+    recorded_from_row,
 )
+from sidecar.worker import recorder as recorder_module
+from sidecar.worker.decide import Decision
+from sidecar.worker.recorder import MAX_REFUSALS, Recorder
 from tests.fakes import MemoryStore
 from tests.unit.test_worker import make_job
 

@@ -11,7 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from standardwebhooks import Webhook
 from yarl import URL
 
-from sidecar.delivery import build_headers, classify, header_problem, one_line, status_message
+from sidecar.delivery.attempt import build_headers, classify, header_problem, one_line, status_message
 from sidecar.domain import Job
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from sidecar import resolve
-from sidecar.resolve import Resolver
+from sidecar.delivery import resolve
+from sidecar.delivery.resolve import Resolver
 
 
 class ScriptedLookups:

@@ -1,16 +1,16 @@
-"""The delivery retry policy (sidecar/decide.py), Retry-After parsing and the database retry helper."""
+"""The delivery retry policy (sidecar/worker/decide.py), Retry-After parsing and the database retry helper."""
 
 from __future__ import annotations
 
 import random
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 
-from sidecar.decide import decide
 from sidecar.domain import ErrorType, Outcome
 from sidecar.retry import db_retrying, parse_retry_after
+from sidecar.worker.decide import decide
 from tests.unit.test_worker import make_job
 
 

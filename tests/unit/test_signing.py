@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from sidecar.signing import SigningSecretError, sign
+from sidecar.delivery.signing import SigningSecretError, sign
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 MSG_ID = "2b1f8a4e-3c6d-4e5f-8a9b-0c1d2e3f4a5b"

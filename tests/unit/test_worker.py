@@ -11,11 +11,11 @@ from dataclasses import replace
 import pytest
 
 from sidecar.domain import AttemptResult, Job, Outcome
-from sidecar.metrics import Metrics
+from sidecar.ops.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
-from sidecar.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S
-from sidecar.recorder import new_log_id
-from sidecar.worker import LEASE_MARGIN_S, HostLoad, Worker, WorkerOptions, host_key
+from sidecar.worker.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S
+from sidecar.worker.loop import LEASE_MARGIN_S, HostLoad, Worker, WorkerOptions, host_key
+from sidecar.worker.recorder import new_log_id
 from tests import fakes
 
 

@@ -11,7 +11,7 @@ with no log id: the database wrote nothing for it, and it is counted as dropped
 (`reason="delivery_gone"`). A refusal that says the record function itself is missing
 is not the result's fault: such results are kept and retried like an outage.
 
-Each result carries the worker's Decision (sidecar/decide.py); the database applies
+Each result carries the worker's Decision (sidecar/worker/decide.py); the database applies
 it or refuses it, and answers with the log status it wrote. That answer, not the
 Decision, is what `attempt_recorded` reports to the log line and the metrics: a late
 result (its lease lost) is `failed` whatever was decided.
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 from tenacity import RetryCallState
 
-from sidecar.decide import Decision
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.events import WorkerEvents
 from sidecar.retry import db_retrying
 from sidecar.store import MissingFunctionError, RecordedAttempt, RecordSink, is_transient
+from sidecar.worker.decide import Decision
 
 log = logging.getLogger("sidecar.worker")
 

@@ -42,7 +42,7 @@ class Migration:
 
 def default_migrations_dir() -> Path:
     """supabase/migrations of the checkout this package runs from."""
-    return Path(__file__).resolve().parent.parent / "supabase" / "migrations"
+    return Path(__file__).resolve().parents[2] / "supabase" / "migrations"
 
 
 def discover(directory: Path | None = None) -> list[Migration]:

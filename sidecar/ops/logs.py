@@ -186,7 +186,7 @@ class AttemptLog:
         self._log.debug("recorded", extra={"fields": {"count": count, "ms": round(seconds * 1000, 1)}})
 
     def result_dropped(self, job: Job, reason: str) -> None:
-        return None  # the recorder's own line says why (sidecar/recorder.py)
+        return None  # the recorder's own line says why (sidecar/worker/recorder.py)
 
     def database_reachable(self, ok: bool) -> None:
         # Only transitions are logged: a database down for an hour is one line, not one per poll.

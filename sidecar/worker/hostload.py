@@ -1,6 +1,6 @@
 """Per-host load in one worker: attempts under way, deliveries waiting, and how slow each host is.
 
-The worker (sidecar/worker.py) asks two things of it. May a newly claimed delivery wait
+The worker (sidecar/worker/loop.py) asks two things of it. May a newly claimed delivery wait
 for its host here? Yes while the host's slots and waiting line (`waiting_per_host`) have
 room, and also beyond that while the host is fast: its expected wait,
 

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 
-from sidecar import migrate
-from sidecar.metrics import DEFAULT_HOST
+from sidecar.ops import migrate
+from sidecar.ops.metrics import DEFAULT_HOST
 from sidecar.settings import Settings, SettingsError
 
 Status = Literal["pass", "warn", "fail", "skip"]

@@ -23,8 +23,8 @@ from urllib.parse import unquote
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from sidecar.delivery.resolve import lookup
 from sidecar.errors import SidecarError
-from sidecar.resolve import lookup
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -368,7 +368,7 @@ class CheckedResolver(AbstractResolver):
 
 
 async def _getaddrinfo(host: str, port: int, family: int) -> list[ResolveResult]:
-    # sidecar/resolve.py: its own threads, so a name whose DNS never answers stalls only itself.
+    # sidecar/delivery/resolve.py: its own threads, so a name whose DNS never answers stalls only itself.
     infos = await lookup(host, family)
     results = [_to_result(host, port, info) for info in infos]
     if not results:

@@ -9,7 +9,7 @@ Flow of one delivery through a worker:
       -> (lease extended, if its own timeout needs a longer one)
       -> attempt (Deliverer; an Outcome value, never an exception)
       -> decision (decide.decide: success, retrying in N ms, or failed)
-      -> Recorder (sidecar/recorder.py) -> record_webhook_attempts in batches, which
+      -> Recorder (sidecar/worker/recorder.py) -> record_webhook_attempts in batches, which
          applies the decision or refuses it; the attempt line and metrics report the
          status it wrote (WorkerEvents.attempt_recorded)
 
@@ -19,12 +19,12 @@ slots plus `waiting_per_host` deliveries waiting (default: as many as its slots,
 to refill them at once). What a slow host has beyond that, whether just claimed or
 waiting since a claim when the host still looked fast, is handed back with
 defer_webhook_jobs, due when the host is expected to have a slot for it
-(sidecar/hostload.py has the estimate and its bounds). Handed-back work is behind
+(sidecar/worker/hostload.py has the estimate and its bounds). Handed-back work is behind
 everything already due, so the next claims, made at once while batches come back full,
 pass the backlog and reach other tenants' deliveries. A fast host is never handed back:
 its deliveries wait here as before. `host_key` is the lowercased IDNA host name and
 port; a name and its address count as two hosts, as nothing is resolved to decide.
-Name resolution has threads of its own (sidecar/resolve.py). The bench scenario
+Name resolution has threads of its own (sidecar/delivery/resolve.py). The bench scenario
 bench/scenarios/isolation.py measures all of it. Limit: a hanging host still holds its
 slots' runners, so `concurrency` must exceed `per_host_concurrency` times the number
 of hosts that hang at once for the others to keep flowing.
@@ -51,7 +51,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -59,14 +59,14 @@ from uuid import UUID
 from tenacity import RetryCallState
 from yarl import URL
 
-from sidecar.decide import decide
 from sidecar.domain import Job, Outcome
 from sidecar.events import NoEvents, WorkerEvents
-from sidecar.hostload import HostLoad
-from sidecar.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
 from sidecar.retry import db_retrying
 from sidecar.settings import Settings
 from sidecar.store import StoreError, WorkerStore, is_transient
+from sidecar.worker.decide import decide
+from sidecar.worker.hostload import HostLoad
+from sidecar.worker.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
 
 log = logging.getLogger("sidecar.worker")
 
@@ -191,34 +191,24 @@ class Worker:
         )
         self._state = _State()
         self._summary = RunSummary()
-        self._stopping = False
-        self._stop_event = asyncio.Event()
+        # The one stop signal: set by stop() or by shutdown; the loop is cancelled where it waits.
+        self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # room to claim, or a retry of ours came due
-        self._loop_task: asyncio.Task[None] | None = None
         self._claim_ids: list[UUID] | None = None  # run_batch's filter; the loop claims anything due
 
     # -- public -------------------------------------------------------------------
 
     async def run(self, once: bool = False) -> RunSummary:
         recorder = asyncio.create_task(self._recorder.run())
-        self._loop_task = asyncio.create_task(self._loop(once))
         try:
-            await self._loop_task
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
+            await self._until_stopped(self._loop(once))
         finally:
             await self._shutdown(recorder)
         return self._summary
 
     def stop(self) -> None:
         """Stop claiming now and shut down gracefully; safe to call from a signal handler."""
-        if self._stopping:
-            return
-        self._stopping = True
-        self._stop_event.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        self._stop.set()
 
     async def run_batch(self, queue_ids: Sequence[UUID] | None = None) -> int:
         """Claim one batch, attempt and record it, and return how many attempts were made.
@@ -258,8 +248,26 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------------
 
+    async def _until_stopped(self, work: Coroutine[object, object, None]) -> None:
+        """Run `work` until it ends or the stop signal fires; a stop cancels it wherever it waits."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            stopped.cancel()
+        task.cancel()  # a no-op once it has ended
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+
     async def _loop(self, once: bool) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             asked, got = await self._claim_batch()
             if got and got == asked and self._room() >= self._refill_at():
                 continue  # the batch was full and there is room: more may be due right now
@@ -332,7 +340,7 @@ class Worker:
         return got == 0
 
     async def _wait(self, once: bool) -> None:
-        waits: list[Awaitable[object]] = [self._wake.wait(), self._stop_event.wait()]
+        waits: list[Awaitable[object]] = [self._wake.wait()]
         waits.append(asyncio.sleep(self._opts.poll_interval_s) if once else
                      self._store.wait_for_work(self._opts.poll_interval_s))
         tasks = [asyncio.ensure_future(w) for w in waits]
@@ -424,7 +432,7 @@ class Worker:
 
     def _take_startable(self) -> _Claimed | None:
         waiting = self._state.waiting
-        if self._stopping or not waiting:
+        if self._stop.is_set() or not waiting:
             return None
         if not self._host_capped:
             return waiting.popleft()
@@ -480,7 +488,7 @@ class Worker:
 
     async def _ready(self, claimed: _Claimed) -> bool:
         """Whether to attempt now: not stopping, and the lease covers the whole attempt (extended if need be)."""
-        if self._stopping:
+        if self._stop.is_set():
             self._release_later([claimed.job.queue_id])
             return False
         if self._lease_covers(claimed):
@@ -540,7 +548,7 @@ class Worker:
     # -- stopping -----------------------------------------------------------------
 
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
-        self._stopping = True
+        self._stop.set()
         await self._release_orphan_claim()
         await self._release_unstarted()
         await self._finish_in_flight()

@@ -38,14 +38,14 @@ import aiohttp
 from aiohttp import ClientResponse
 from yarl import URL
 
+from sidecar.delivery.egress import CheckedResolver, EgressRefused, check_literal
+from sidecar.delivery.payload import compact_jsonb_text
+from sidecar.delivery.signing import SigningSecretError, sign
 from sidecar.domain import ErrorType, Job, Outcome
-from sidecar.egress import CheckedResolver, EgressRefused, check_literal
 from sidecar.keycache import short_key_cache
 from sidecar.masking import MASK, mask_headers
 from sidecar.masking import is_secret_name as is_secret_header
-from sidecar.payload import compact_jsonb_text
 from sidecar.retry import http_date, parse_retry_after
-from sidecar.signing import SigningSecretError, sign
 
 USER_AGENT = "BPC-Funnels/2.0"
 RETRY_AFTER_STATUSES = frozenset({429, 503})

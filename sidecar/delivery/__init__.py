@@ -1,0 +1,1 @@
+"""One HTTP attempt and what it needs: body, signature, egress checks, name resolution. Knows nothing of the database."""
