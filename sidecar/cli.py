@@ -28,18 +28,20 @@ from sidecar.delivery.attempt import Deliverer
 from sidecar.errors import ConfigError, exit_code_for
 from sidecar.events import WorkerEvents
 from sidecar.fanout import FanOut
-from sidecar.ops import doctor, migrate, render
+from sidecar.ops import migrate, render
 from sidecar.ops.embedded import LocalCluster
 from sidecar.ops.logs import AttemptLog, configure_logging
-from sidecar.ops.metrics import Metrics, QueueSnapshot, serve
 from sidecar.retry import db_retrying
 from sidecar.settings import Settings, load_settings
 from sidecar.store import Row, Store, StoreError, is_transient, with_retries
 from sidecar.store.direct import DirectStore
 from sidecar.worker.loop import Worker, WorkerOptions
 
+# Loaded by the commands that use them: `run` without a metrics port never needs
+# aiohttp's server or prometheus_client, and start-up counts in a short run.
 if TYPE_CHECKING:
     from sidecar.api.store import ApiStore
+    from sidecar.ops.metrics import Metrics, QueueSnapshot
 
 PROG = "webhook-sidecar"
 REPLAY_WAIT_S = 330.0  # the longest timeout a config allows (300 s) plus a margin
@@ -310,6 +312,8 @@ def _stop_on_signals(worker: Worker) -> None:
 async def _metrics_server(settings: Settings, store: Store) -> tuple[Metrics | None, Any]:
     if settings.metrics_port is None:
         return None, None
+    from sidecar.ops.metrics import Metrics, serve
+
     metrics = Metrics()
     server = await serve(metrics, port=settings.metrics_port, queue_snapshot=lambda: queue_snapshot(store))
     _note(f"metrics on {server.url}/metrics, health on {server.url}/healthz")
@@ -317,6 +321,8 @@ async def _metrics_server(settings: Settings, store: Store) -> tuple[Metrics | N
 
 
 async def queue_snapshot(store: Store) -> QueueSnapshot:
+    from sidecar.ops.metrics import QueueSnapshot
+
     rows = await store.queue_summary()
     held = await store.held_summary()
     counts = {str(r["status"]): int(r["deliveries"]) for r in rows}
@@ -615,6 +621,8 @@ async def cmd_migrate(settings: Settings) -> int:
 
 
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from sidecar.ops import doctor
+
     ping, dsn, store = None, None, None
     if settings.transport == "supabase":
         store = await _postgrest_store(settings)
