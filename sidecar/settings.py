@@ -139,8 +139,15 @@ MAX_PROCESSES = 64
 def _processes(r: _Reader) -> int:
     """WEBHOOK_PROCESSES: worker processes of one `run`; `auto` is one per core this process may use."""
     if (r.text("WEBHOOK_PROCESSES") or "").lower() == "auto":
-        return min(MAX_PROCESSES, len(os.sched_getaffinity(0)))
-    return r.integer("WEBHOOK_PROCESSES", 1, 1, MAX_PROCESSES)
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except OSError:  # a seccomp filter may refuse it
+            cores = os.cpu_count() or 1
+        return min(MAX_PROCESSES, cores)
+    try:
+        return r.integer("WEBHOOK_PROCESSES", 1, 1, MAX_PROCESSES)
+    except SettingsError as exc:
+        raise SettingsError(f"{exc}, or auto (one per core)") from None
 
 
 def _check_transport(database_url: str | None, url: str | None, key: str | None) -> None:
