@@ -11,6 +11,7 @@ import asyncio
 import functools
 import gc
 import math
+import os
 import re
 import signal
 import sys
@@ -176,6 +177,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_migrate(settings)
     if args.command == "serve":
         return await cmd_serve(settings)
+    if args.command == "run" and settings.processes > 1:
+        return await cmd_run_processes(args, settings)
     handlers: dict[str, Callable[[argparse.Namespace, Settings, Store], Awaitable[int]]] = {
         "run": cmd_run, "replay": cmd_replay, "stats": cmd_stats, "logs": cmd_logs,
         "queue": cmd_queue, "config": cmd_config, "pause": cmd_pause, "resume": cmd_resume,
@@ -279,6 +282,17 @@ async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) ->
             await server.close()
     _note(f"stopped: {summary.attempts} attempts, {summary.released} released, {summary.unrecorded} unrecorded")
     return 0 if summary.unrecorded == 0 else 1
+
+
+async def cmd_run_processes(args: argparse.Namespace, settings: Settings) -> int:
+    """WEBHOOK_PROCESSES > 1: supervise that many `run` processes sharing the limits (sidecar/ops/processes.py)."""
+    from sidecar.ops import processes
+
+    configure_logging(settings.log_format, settings.log_level.upper())
+    dsn = await start_embedded(settings) if settings.transport == "embedded" else None
+    _note(f"running {settings.processes} worker processes; concurrency {settings.concurrency} in all")
+    return await processes.supervise(processes.worker_argv(args.once),
+                                     processes.child_environments(settings, os.environ, dsn))
 
 
 def _tune_gc() -> None:
@@ -637,3 +651,7 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
             await store.close()
     print(doctor.checks_json(checks) if args.json else doctor.format_checks(checks))
     return doctor.exit_code(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

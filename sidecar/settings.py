@@ -39,6 +39,7 @@ class Settings:
     supabase_url: str | None
     supabase_service_key: str | None
     concurrency: int = 50
+    processes: int = 1
     per_host_concurrency: int = 20
     batch_size: int = 50
     poll_interval_ms: int = 500
@@ -102,6 +103,7 @@ def _build(r: _Reader) -> Settings:
         supabase_url=supabase_url,
         supabase_service_key=service_key,
         concurrency=r.integer("WEBHOOK_CONCURRENCY", 50, 1, 10_000),
+        processes=_processes(r),
         per_host_concurrency=r.integer("WEBHOOK_PER_HOST_CONCURRENCY", 20, 1, 10_000),
         batch_size=r.integer("WEBHOOK_BATCH_SIZE", 50, 1, 10_000),
         poll_interval_ms=r.integer("WEBHOOK_POLL_INTERVAL_MS", 500, 10, 3_600_000),
@@ -129,6 +131,23 @@ def _http_settings(r: _Reader, supabase_url: str | None) -> dict[str, Any]:
         "supabase_jwt_secret": r.text("SUPABASE_JWT_SECRET"),
         "supabase_jwks_url": jwks,
     }
+
+
+MAX_PROCESSES = 64
+
+
+def _processes(r: _Reader) -> int:
+    """WEBHOOK_PROCESSES: worker processes of one `run`; `auto` is one per core this process may use."""
+    if (r.text("WEBHOOK_PROCESSES") or "").lower() == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except OSError:  # a seccomp filter may refuse it
+            cores = os.cpu_count() or 1
+        return min(MAX_PROCESSES, cores)
+    try:
+        return r.integer("WEBHOOK_PROCESSES", 1, 1, MAX_PROCESSES)
+    except SettingsError as exc:
+        raise SettingsError(f"{exc}, or auto (one per core)") from None
 
 
 def _check_transport(database_url: str | None, url: str | None, key: str | None) -> None:
