@@ -11,7 +11,7 @@ Simple semantics of the SQL functions it stands for:
     release        the claimed jobs are due again at once
     defer          the claimed jobs are due again after `delay_ms`
     extend_leases  the ids whose lease was not lost
-    wait_for_work  sleeps `timeout_s`
+    listen         never wakes: the worker polls
 
 Fault-injecting fakes subclass it and call `super()`; tests/unit/test_port_conformance.py
 checks it has every method of the port with the same signature.
@@ -19,10 +19,9 @@ checks it has every method of the port with the same signature.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from uuid import UUID
 
@@ -75,8 +74,8 @@ class MemoryStore:
         self.extended.append((list(ids), lease_seconds))
         return [i for i in ids if i not in self.lost]
 
-    async def wait_for_work(self, timeout_s: float) -> None:
-        await asyncio.sleep(timeout_s)
+    async def listen(self, wake: Callable[[], None]) -> None:
+        return None
 
     def _apply(self, result: AttemptResult) -> RecordedAttempt:
         queue_id = result.job.queue_id

@@ -104,8 +104,13 @@ class WorkerStore(RecordSink, Protocol):
     async def extend_leases(self, worker_id: str, ids: Sequence[UUID], lease_seconds: int) -> list[UUID]:
         """Lengthen the worker's leases to `lease_seconds` from now; the ids it still held."""
 
-    async def wait_for_work(self, timeout_s: float) -> None:
-        """Return when work may be due (a wake-up) or after `timeout_s`, whichever is first."""
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Have `wake` called when new work is announced; called before each wait, cheap once listening.
+
+        A listener opened (or reopened after it was lost) calls `wake` once, as what was
+        announced while nobody listened is gone. Without announcements (PostgREST) it does
+        nothing and the worker polls.
+        """
 
 
 class Store(WorkerStore, Protocol):

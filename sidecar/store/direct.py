@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -120,6 +120,10 @@ def _job_from_record(row: asyncpg.Record, received_at: float) -> Job:
     )
 
 
+def _nobody() -> None:
+    """The wake-up before anyone listens."""
+
+
 class DirectStore:
     """Store over asyncpg. Create with `await DirectStore.connect(dsn)`."""
 
@@ -128,7 +132,7 @@ class DirectStore:
     def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
         self._dsn = dsn
         self._pool = pool
-        self._wake = asyncio.Event()
+        self._wake: Callable[[], None] = _nobody
         self._listener: asyncpg.Connection | None = None
 
     @classmethod
@@ -249,17 +253,9 @@ class DirectStore:
 
     # -- wake-ups ---------------------------------------------------------------
 
-    async def wait_for_work(self, timeout_s: float) -> None:
-        await self._ensure_listening()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            return
-        finally:
-            self._wake.clear()
-
-    async def _ensure_listening(self) -> None:
-        """Keep one LISTEN connection; a failure only leaves the caller on its poll timer."""
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Keep one LISTEN connection calling `wake`; a failure only leaves the caller on its poll timer."""
+        self._wake = wake
         if self._listener is not None and not self._listener.is_closed():
             return
         try:
@@ -272,10 +268,10 @@ class DirectStore:
         conn.add_termination_listener(self._listener_lost)
         self._listener = conn
         # Notifications sent while nobody listened are gone: look for work once now.
-        self._wake.set()
+        wake()
 
     def _notified(self, *_: object) -> None:
-        self._wake.set()
+        self._wake()
 
     def _listener_lost(self, *_: object) -> None:
         self._listener = None

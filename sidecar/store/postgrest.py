@@ -2,7 +2,7 @@
 
 Each call is one PostgREST request with a JSON object of named arguments, the
 service key as `apikey` and as `Authorization: Bearer`. PostgREST has no LISTEN, so
-`wait_for_work` only sleeps until the next poll.
+`listen` does nothing and the worker polls.
 
 PostgREST's answer to an error is a JSON body with code, message, details and
 hint; the supabase client raises it as `postgrest.APIError` without the HTTP
@@ -12,9 +12,8 @@ are transient, the rest are refusals.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -179,8 +178,8 @@ class PostgrestStore:
     async def requeue_stale(self) -> int:
         return int(_first(await self._rpc("requeue_stale_webhook_jobs", {})) or 0)
 
-    async def wait_for_work(self, timeout_s: float) -> None:
-        await asyncio.sleep(timeout_s)
+    async def listen(self, wake: Callable[[], None]) -> None:
+        return None
 
     # -- the CLI's calls --------------------------------------------------------
 

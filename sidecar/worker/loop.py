@@ -340,15 +340,14 @@ class Worker:
         return got == 0
 
     async def _wait(self, once: bool) -> None:
-        waits: list[Awaitable[object]] = [self._wake.wait()]
-        waits.append(asyncio.sleep(self._opts.poll_interval_s) if once else
-                     self._store.wait_for_work(self._opts.poll_interval_s))
-        tasks = [asyncio.ensure_future(w) for w in waits]
+        """Until the one wake-up event (room, a retry due, the database's announcement) or the poll timer."""
+        if not once:  # --once only looks at what is due: new leads are not its business
+            await self._store.listen(self._wake.set)
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
+            async with asyncio.timeout(self._opts.poll_interval_s):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
         self._wake.clear()
 
     # -- one delivery -------------------------------------------------------------

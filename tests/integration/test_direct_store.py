@@ -13,29 +13,43 @@ from sidecar.store import MissingFunctionError, RejectedError, TransientStoreErr
 from sidecar.store.direct import DirectStore
 from tests.integration.support import insert_lead, make_rule
 
-# Far longer than any wake-up takes: a missed NOTIFY shows up as a timeout, not a slow pass.
-NEVER_S = 600.0
-
 
 async def test_a_lead_insert_wakes_a_waiting_worker(db: asyncpg.Connection, store: DirectStore) -> None:
     rule = await make_rule(db, "https://example.com/hook")
-    await store.wait_for_work(0.01)  # opens the LISTEN connection
-    await store.wait_for_work(0.01)  # consumes the wake-up a fresh listener gives itself
+    wake = asyncio.Event()
+    await store.listen(wake.set)
+    assert wake.is_set()  # a fresh listener looks for work once: what was announced before is gone
+    wake.clear()
 
-    waiting = asyncio.create_task(store.wait_for_work(NEVER_S))
-    await asyncio.sleep(0)
     await insert_lead(db, rule.funnel_id)
 
     async with asyncio.timeout(10):
-        await waiting
+        await wake.wait()
+
+
+async def test_listening_again_is_free_and_the_last_callback_is_the_one_woken(
+    db: asyncpg.Connection, store: DirectStore
+) -> None:
+    first, second = asyncio.Event(), asyncio.Event()
+    await store.listen(first.set)
+    first.clear()
+    await store.listen(second.set)
+    assert not second.is_set()  # still listening: no extra look for work
+
+    await db.execute("notify webhook_jobs")
+
+    async with asyncio.timeout(10):
+        await second.wait()
+    assert not first.is_set()
 
 
 async def test_the_listener_comes_back_after_the_server_restarts(
     pg_cluster: LocalCluster, db_dsn: str
 ) -> None:
     store = await DirectStore.connect(db_dsn)
+    wake = asyncio.Event()
     try:
-        await store.wait_for_work(0.01)
+        await store.listen(wake.set)
         await asyncio.to_thread(pg_cluster.restart)
         async with asyncio.timeout(30):
             while True:  # the pool's connections died with the server; calls recover by retrying
@@ -44,14 +58,15 @@ async def test_the_listener_comes_back_after_the_server_restarts(
                     break
                 except TransientStoreError:
                     await asyncio.sleep(0.1)
-            await store.wait_for_work(1.0)  # reconnects the listener
-            await store.wait_for_work(0.01)
-            waiting = asyncio.create_task(store.wait_for_work(NEVER_S))
-            await asyncio.sleep(0.05)
+            wake.clear()
+            while not wake.is_set():  # reconnects the listener once it sees the old one closed
+                await store.listen(wake.set)
+                await asyncio.sleep(0.05)
+            wake.clear()
             conn = await asyncpg.connect(db_dsn)
             await conn.execute("notify webhook_jobs")
             await conn.close()
-            await waiting
+            await wake.wait()
     finally:
         await store.close()
 

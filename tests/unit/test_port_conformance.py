@@ -67,7 +67,7 @@ def mismatches(port: type[Any], impl: type[Any]) -> list[str]:
 
 def test_each_port_declares_what_its_consumer_calls() -> None:
     assert set(port_methods(WorkerStore)) == {"claim", "record", "release", "defer", "extend_leases",
-                                              "wait_for_work"}
+                                              "listen"}
     assert set(port_methods(RecordSink)) == {"record"}
     assert set(port_methods(WorkerStore)) < set(port_methods(Store))
     assert set(port_methods(ApiStore)) == {"call", "ping", "close"}

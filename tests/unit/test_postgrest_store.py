@@ -161,8 +161,11 @@ async def test_nothing_to_record_or_release_sends_nothing(httpx_mock: HTTPXMock,
     assert httpx_mock.get_requests() == []
 
 
-async def test_waiting_for_work_only_sleeps(httpx_mock: HTTPXMock, store: PostgrestStore) -> None:
-    await store.wait_for_work(0.01)
+async def test_listening_sends_nothing_and_never_wakes(httpx_mock: HTTPXMock, store: PostgrestStore) -> None:
+    woken: list[bool] = []
+    await store.listen(lambda: woken.append(True))
+
+    assert woken == []
 
     assert httpx_mock.get_requests() == []
 
