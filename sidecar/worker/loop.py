@@ -50,7 +50,6 @@ import functools
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -65,7 +64,7 @@ from sidecar.retry import db_retrying
 from sidecar.settings import Settings
 from sidecar.store import StoreError, WorkerStore, is_transient
 from sidecar.worker.decide import decide
-from sidecar.worker.hostload import HostLoad
+from sidecar.worker.lines import Claimed, Lines
 from sidecar.worker.recorder import RECORD_BATCH_SIZE, RECORD_MAX_WAIT_S, Recorder
 
 log = logging.getLogger("sidecar.worker")
@@ -140,15 +139,6 @@ async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
 
 
 @dataclass(slots=True)
-class _Claimed:
-    job: Job
-    claimed_at: float
-    lease_s: int
-    host: str
-    started_at: float = 0.0
-
-
-@dataclass(slots=True)
 class RunSummary:
     attempts: int = 0
     released: int = 0
@@ -159,7 +149,6 @@ class RunSummary:
 
 @dataclass(slots=True)
 class _State:
-    waiting: deque[_Claimed] = field(default_factory=deque)  # claimed, not started, in claim order
     running: dict[UUID, Job] = field(default_factory=dict)  # attempts under way
     runners: set[asyncio.Task[None]] = field(default_factory=set)
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -167,9 +156,6 @@ class _State:
     handed_back_until: float = 0.0  # monotonic time the last handed-back delivery comes due
     deferring: int = 0  # hand-back calls not answered yet: their rows' due time is not known
 
-    @property
-    def held(self) -> int:
-        return len(self.waiting) + len(self.running)
 
 
 class Worker:
@@ -183,9 +169,6 @@ class Worker:
         self._attempter = attempter
         self._opts = options
         self._events = events or NoEvents()
-        self._hosts = HostLoad(options.per_host_concurrency, options.waiting_per_host)
-        # With no more runners than one host may have, the host cap can never bind.
-        self._host_capped = options.per_host_concurrency < options.concurrency
         self._recorder = Recorder(
             store, options.worker_id, self._events, options.record_batch_size, options.record_max_wait_s
         )
@@ -194,6 +177,9 @@ class Worker:
         # The one stop signal: set by stop() or by shutdown; the loop is cancelled where it waits.
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # room to claim, or a retry of ours came due
+        # Claimed deliveries not yet started, in claim order, and the per-host load.
+        self._lines = Lines(options.concurrency, options.per_host_concurrency, options.waiting_per_host,
+                            on_short_line=self._wake.set)
         self._claim_ids: list[UUID] | None = None  # run_batch's filter; the loop claims anything due
 
     # -- public -------------------------------------------------------------------
@@ -233,7 +219,10 @@ class Worker:
     @property
     def in_flight(self) -> int:
         """Deliveries held: claimed and waiting, or being attempted."""
-        return self._state.held
+        return self._held()
+
+    def _held(self) -> int:
+        return len(self._lines) + len(self._state.running)
 
     def claim_lease_seconds(self) -> int:
         """WEBHOOK_LEASE_SECONDS: a longer timeout extends its own delivery's lease, not every claim's."""
@@ -288,7 +277,7 @@ class Worker:
         return self._opts.concurrency + self._opts.batch_size
 
     def _room(self) -> int:
-        return min(self._opts.batch_size, self._holding_limit() - self._state.held)
+        return min(self._opts.batch_size, self._holding_limit() - self._held())
 
     async def _claim_batch(self) -> tuple[int, int]:
         self._trim_slow_lines()
@@ -333,7 +322,7 @@ class Worker:
     async def _done_once(self) -> bool:
         """--once ends when nothing is in flight, nothing it handed back is still to come due,
         every result is written, and a claim finds nothing."""
-        if self._state.held or self._state.deferring or self._state.handed_back_until > time.monotonic():
+        if self._held() or self._state.deferring or self._state.handed_back_until > time.monotonic():
             return False
         await self._recorder.drain()
         asked, got = await self._claim_batch()
@@ -353,35 +342,11 @@ class Worker:
     # -- one delivery -------------------------------------------------------------
 
     def _hold(self, job: Job, claimed_at: float, lease_s: int) -> bool:
-        """Queue a claimed job to wait for a runner; False (not held) when its host's line is full."""
-        host = host_key(job.webhook_url)
-        if self._host_capped:
-            if not self._hosts.may_wait(host, claimed_at):
-                return False
-            self._hosts.queued(host)
-        self._state.waiting.append(_Claimed(job, claimed_at, lease_s, host))
-        return True
+        return self._lines.hold(job, host_key(job.webhook_url), claimed_at, lease_s)
 
     def _trim_slow_lines(self) -> None:
-        """Hand back, newest first, what slow hosts hold waiting beyond their line."""
-        if not self._host_capped:
-            return
-        now = time.monotonic()
-        over = {host: count - self._hosts.waiting_per_host for host, count in self._hosts.waiting.items()
-                if count > self._hosts.waiting_per_host and self._hosts.slow(host, now)}
-        if not over:
-            return
-        kept: deque[_Claimed] = deque()
-        excess: list[tuple[str, UUID]] = []
-        for claimed in reversed(self._state.waiting):
-            if over.get(claimed.host, 0) > 0:
-                over[claimed.host] -= 1
-                self._hosts.unqueued(claimed.host)
-                excess.append((claimed.host, claimed.job.queue_id))
-            else:
-                kept.appendleft(claimed)
-        self._state.waiting = kept
-        self._hand_back(excess)
+        """Hand back what slow hosts hold waiting beyond their line."""
+        self._hand_back(self._lines.trim_slow(time.monotonic()))
 
     def _hand_back(self, excess: list[tuple[str, UUID]]) -> None:
         """Defer what slow hosts cannot start soon, one call per host (each its own delay)."""
@@ -390,7 +355,7 @@ class Worker:
             by_host.setdefault(host, []).append(queue_id)
         now = time.monotonic()
         for host, ids in by_host.items():
-            delay_ms = self._hosts.defer_ms(host, len(ids), now)
+            delay_ms = self._lines.hosts.defer_ms(host, len(ids), now)
             self._state.handed_back_until = max(self._state.handed_back_until, now + delay_ms / 1000)
             self._background(self._defer(ids, delay_ms))
 
@@ -421,31 +386,15 @@ class Worker:
             self._state.runners.add(runner)
             runner.add_done_callback(self._state.runners.discard)
 
-    def _next_startable(self) -> _Claimed | None:
+    def _next_startable(self) -> Claimed | None:
         """The first waiting job whose host has room, moved from waiting to running."""
-        claimed = self._take_startable()
+        claimed = None if self._stop.is_set() else self._lines.take_startable()
         if claimed is not None:
             # Counted as running from here, so a claim made before its runner starts sees it held.
             self._state.running[claimed.job.queue_id] = claimed.job
         return claimed
 
-    def _take_startable(self) -> _Claimed | None:
-        waiting = self._state.waiting
-        if self._stop.is_set() or not waiting:
-            return None
-        if not self._host_capped:
-            return waiting.popleft()
-        for index, claimed in enumerate(waiting):
-            if self._hosts.has_room(claimed.host):
-                del waiting[index]
-                claimed.started_at = time.monotonic()
-                self._hosts.take(claimed.host, claimed.started_at)
-                if self._hosts.unqueued(claimed.host):
-                    self._wake.set()  # its line is short again: claim more of the work handed back
-                return claimed
-        return None
-
-    async def _run(self, claimed: _Claimed | None) -> None:
+    async def _run(self, claimed: Claimed | None) -> None:
         """A runner: attempt one job, then the next startable one, until none is left.
 
         Keeping the task for the next job, rather than one task per delivery waiting on a
@@ -455,12 +404,11 @@ class Worker:
             try:
                 await self._deliver(claimed)
             finally:
-                if self._host_capped:
-                    self._hosts.give_back(claimed.host, claimed.started_at, time.monotonic())
+                self._lines.finished(claimed)
                 self._landed()
             claimed = self._next_startable()
 
-    async def _deliver(self, claimed: _Claimed) -> None:
+    async def _deliver(self, claimed: Claimed) -> None:
         job = claimed.job
         try:
             if not await self._ready(claimed):
@@ -485,7 +433,7 @@ class Worker:
         # the next poll, keeps retry timing within milliseconds of the formula.
         asyncio.get_running_loop().call_later(seconds + RETRY_WAKE_MARGIN_S, self._wake.set)
 
-    async def _ready(self, claimed: _Claimed) -> bool:
+    async def _ready(self, claimed: Claimed) -> bool:
         """Whether to attempt now: not stopping, and the lease covers the whole attempt (extended if need be)."""
         if self._stop.is_set():
             self._release_later([claimed.job.queue_id])
@@ -494,11 +442,11 @@ class Worker:
             return True
         return await self._extend_lease(claimed)
 
-    def _lease_covers(self, claimed: _Claimed) -> bool:
+    def _lease_covers(self, claimed: Claimed) -> bool:
         lease_left_s = claimed.claimed_at + claimed.lease_s - time.monotonic()
         return lease_left_s >= claimed.job.timeout_ms / 1000 + LEASE_MARGIN_S
 
-    async def _extend_lease(self, claimed: _Claimed) -> bool:
+    async def _extend_lease(self, claimed: Claimed) -> bool:
         """Lengthen this delivery's lease alone; False when it was lost (not ours to attempt) or the call failed."""
         job = claimed.job
         lease_s = self.start_lease_seconds(job)
@@ -518,7 +466,7 @@ class Worker:
     def _landed(self) -> None:
         # Wake the loop when room reaches a claim's worth, not at every landing: a
         # quiet worker would otherwise claim once per finished attempt.
-        if self._room() == self._refill_at() or not self._state.held:
+        if self._room() == self._refill_at() or not self._held():
             self._wake.set()
 
     # -- releasing ----------------------------------------------------------------
@@ -565,10 +513,7 @@ class Worker:
         await self._release([job.queue_id for job in jobs])
 
     async def _release_unstarted(self) -> None:
-        waiting = [claimed.job.queue_id for claimed in self._state.waiting]
-        self._state.waiting.clear()
-        self._hosts.waiting.clear()
-        await self._release(waiting)
+        await self._release(self._lines.clear())
 
     async def _finish_in_flight(self) -> None:
         runners = set(self._state.runners)

@@ -74,9 +74,10 @@ async def test_a_worker_that_fails_stops_the_others_and_the_service_exits_1(env:
         code, _, err = await sidecar({**env, "WEBHOOK_PROCESSES": "2", "WEBHOOK_METRICS_PORT": str(port)},
                                      "run", limit_s=60)
 
+    # `run` never ends by itself: it returned because the other worker was stopped too
+    # (gracefully, or killed by the signal when it came before the worker set its handler).
     assert code == 1, err
     assert "stopping the others" in err
-    assert "stopped:" in err  # the second worker, which could start, stopped gracefully
 
 
 async def test_one_off_commands_never_start_worker_processes(env: dict[str, str]) -> None:

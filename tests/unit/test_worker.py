@@ -13,8 +13,8 @@ import pytest
 from sidecar.domain import AttemptResult, Job, Outcome
 from sidecar.ops.metrics import Metrics
 from sidecar.store import RecordedAttempt, RejectedError, TransientStoreError
-from sidecar.worker.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S
-from sidecar.worker.loop import LEASE_MARGIN_S, HostLoad, Worker, WorkerOptions, host_key
+from sidecar.worker.hostload import HOST_DEFER_MAX_MS, HOST_DEFER_MIN_MS, HOST_WAIT_OK_S, HostLoad
+from sidecar.worker.loop import LEASE_MARGIN_S, Worker, WorkerOptions, host_key
 from sidecar.worker.recorder import new_log_id
 from tests import fakes
 
