@@ -28,6 +28,10 @@ create schema webhooks_private;
 comment on schema webhooks_private is
   'Internals of the webhook system: trigger functions and helpers. Not exposed by PostgREST; no API role may use it.';
 revoke all on schema webhooks_private from public, anon, authenticated, service_role;
+-- No `alter default privileges in schema webhooks_private revoke execute on functions
+-- from public`: PostgreSQL's execute for PUBLIC on a new function is a global default,
+-- which a per-schema revoke cannot take back. The missing usage above is what keeps a
+-- function added here later out of the API roles' reach (tests/db/test_private_schema.py).
 
 -- ===========================================================================
 -- Move the internals (same OIDs: triggers, policies and the check constraint follow)
