@@ -23,6 +23,20 @@ COMMENT ON SCHEMA public IS 'standard public schema';
 
 
 --
+-- Name: webhooks_private; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA webhooks_private;
+
+
+--
+-- Name: SCHEMA webhooks_private; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA webhooks_private IS 'Internals of the webhook system: trigger functions and helpers. Not exposed by PostgREST; no API role may use it.';
+
+
+--
 -- Name: webhook_error_type; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -60,81 +74,6 @@ CREATE TYPE public.webhook_queue_status AS ENUM (
 
 
 --
--- Name: api_act_as(uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_act_as(p_user_id uuid) RETURNS void
-    LANGUAGE sql
-    SET search_path TO ''
-    AS $$
-  select set_config('request.jwt.claims', json_build_object('sub', p_user_id, 'role', 'authenticated')::text, true),
-         set_config('request.jwt.claim.sub', p_user_id::text, true)
-$$;
-
-
---
--- Name: api_caller(text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_caller(p_scope text, p_endpoint text) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_headers text := nullif(current_setting('request.headers', true), '');
-  v_uid uuid;
-begin
-  if v_headers is not null and nullif(btrim(v_headers::json ->> 'x-api-key'), '') is not null then
-    return public.api_key_authenticate(p_scope, p_endpoint);
-  end if;
-  if coalesce(nullif(current_setting('role', true), 'none'), session_user::text) = 'authenticated' then
-    v_uid := auth.uid();
-    if v_uid is not null then
-      return v_uid;
-    end if;
-    perform public.api_http_error(401, 'not_authenticated', 'the access token has no sub claim',
-                                  'Sign in again to get a user access token.');
-  end if;
-  perform public.api_http_error(401, 'not_authenticated', 'API key or access token missing',
-                                'Send Authorization: Bearer <bpc_ key or Supabase access token>.');
-  return null;
-end;
-$$;
-
-
---
--- Name: api_caller_uncounted(text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_caller_uncounted(p_scope text) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_headers text := nullif(current_setting('request.headers', true), '');
-  v_plain text;
-  v_key public.api_keys%rowtype;
-begin
-  v_plain := case when v_headers is null then null else nullif(btrim(v_headers::json ->> 'x-api-key'), '') end;
-  if v_plain is null then
-    return public.api_caller(p_scope, 'uncounted');  -- a JWT caller: nothing is counted anyway
-  end if;
-  select * into v_key from public.api_keys k
-  where k.key_hash = encode(sha256(convert_to(v_plain, 'UTF8')), 'hex');
-  if v_key.id is null or v_key.revoked_at is not null
-     or (v_key.expires_at is not null and v_key.expires_at <= now()) then
-    perform public.api_http_error(401, 'api_key_invalid', 'API key not recognised, revoked or expired',
-                                  'Create a new key with create_api_key().');
-  elsif not p_scope = any (v_key.scopes) then
-    perform public.api_http_error(403, 'api_key_scope_missing', format('API key lacks the %s scope', p_scope),
-                                  format('Create a key whose scopes include %s.', p_scope));
-  end if;
-  return v_key.user_id;
-end;
-$$;
-
-
---
 -- Name: api_cancel_webhook_deliveries(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -143,120 +82,11 @@ CREATE FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) RETUR
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:write', 'api_cancel_webhook_deliveries');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:write', 'api_cancel_webhook_deliveries');
 begin
-  perform public.api_require_rule(v_user_id, api_cancel_webhook_deliveries.routing_rule_id);
-  perform public.api_act_as(v_user_id);
+  perform webhooks_private.api_require_rule(v_user_id, api_cancel_webhook_deliveries.routing_rule_id);
+  perform webhooks_private.api_act_as(v_user_id);
   return public.cancel_webhook_deliveries(api_cancel_webhook_deliveries.routing_rule_id);
-end;
-$$;
-
-
---
--- Name: api_config_view(uuid, boolean); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select jsonb_build_object(
-           'custom_headers', '{}'::jsonb, 'timeout_ms', 10000, 'retry_enabled', true, 'max_retries', 3,
-           'retry_delay_ms', 1000, 'retry_backoff_multiplier', 2.0, 'signing_secret', null,
-           'created_at', null, 'updated_at', null)
-         || coalesce(to_jsonb(c) - 'id', '{}'::jsonb)
-         || jsonb_build_object(
-              'routing_rule_id', r.id, 'client_name', r.client_name, 'webhook_url', r.webhook_url,
-              'is_active', r.is_active, 'has_config_row', c.id is not null,
-              'signing_secret', case when c.signing_secret is null then null
-                                     when p_show_secret then c.signing_secret
-                                     else left(c.signing_secret, 10) || '…' end)
-  from public.routing_rules r
-  left join public.webhook_configs c on c.routing_rule_id = r.id
-  where r.id = p_routing_rule_id
-$$;
-
-
---
--- Name: api_http_error(integer, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_http_error(p_status integer, p_code text, p_message text, p_hint text DEFAULT NULL::text, p_headers jsonb DEFAULT '{}'::jsonb) RETURNS void
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-  raise sqlstate 'PGRST' using
-    message = json_build_object('code', p_code, 'message', p_message, 'details', null, 'hint', p_hint)::text,
-    detail = json_build_object('status', p_status, 'headers', coalesce(p_headers, '{}'::jsonb))::text;
-end;
-$$;
-
-
---
--- Name: api_key_authenticate(text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_key_authenticate(p_scope text, p_endpoint text) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_headers text := nullif(current_setting('request.headers', true), '');
-  v_plain text;
-  v_key public.api_keys%rowtype;
-  v_used bigint;
-  v_free_at timestamptz;
-begin
-  v_plain := nullif(btrim(v_headers::json ->> 'x-api-key'), '');
-  if v_plain is null then
-    perform public.api_http_error(401, 'api_key_missing', 'API key missing',
-                                  'Send your key (bpc_...) in the x-api-key header.');
-  end if;
-
-  select * into v_key
-  from public.api_keys k
-  where k.key_hash = encode(sha256(convert_to(v_plain, 'UTF8')), 'hex')
-  for update;
-
-  if v_key.id is null then
-    perform public.api_http_error(401, 'api_key_invalid', 'API key not recognised',
-                                  'Check the key, or create a new one with create_api_key().');
-  elsif v_key.revoked_at is not null then
-    perform public.api_http_error(401, 'api_key_revoked', 'API key has been revoked',
-                                  'Create a new key with create_api_key().');
-  elsif v_key.expires_at is not null and v_key.expires_at <= now() then
-    perform public.api_http_error(401, 'api_key_expired', 'API key has expired',
-                                  'Create a new key with create_api_key().');
-  elsif not p_scope = any (v_key.scopes) then
-    perform public.api_http_error(403, 'api_key_scope_missing',
-                                  format('API key lacks the %s scope', p_scope),
-                                  format('Create a key whose scopes include %s.', p_scope));
-  end if;
-
-  select count(*) into v_used
-  from public.api_rate_limit_log r
-  where r.api_key_id = v_key.id and r.created_at > now() - interval '60 seconds';
-
-  if v_used >= v_key.rate_limit_per_minute then
-    -- The call becomes possible once enough counted calls leave the 60 s window.
-    select r.created_at into v_free_at
-    from public.api_rate_limit_log r
-    where r.api_key_id = v_key.id and r.created_at > now() - interval '60 seconds'
-    order by r.created_at
-    offset v_used - v_key.rate_limit_per_minute
-    limit 1;
-    perform public.api_http_error(
-      429, 'rate_limited',
-      format('rate limit exceeded: at most %s calls per minute for this key', v_key.rate_limit_per_minute),
-      'Wait for the number of seconds in Retry-After.',
-      jsonb_build_object('Retry-After',
-        greatest(1, ceil(extract(epoch from (v_free_at + interval '60 seconds' - now()))))::integer::text));
-  end if;
-
-  insert into public.api_rate_limit_log (api_key_id, endpoint) values (v_key.id, p_endpoint);
-  update public.api_keys k set last_used_at = now() where k.id = v_key.id;
-  return v_key.user_id;
 end;
 $$;
 
@@ -270,13 +100,13 @@ CREATE FUNCTION public.api_recover_webhook_deliveries(routing_rule_id uuid, sinc
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:replay', 'api_recover_webhook_deliveries');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:replay', 'api_recover_webhook_deliveries');
 begin
   if api_recover_webhook_deliveries.since is null then
-    perform public.api_http_error(400, 'invalid_parameter', 'since is required: the start of the window to recover');
+    perform webhooks_private.api_http_error(400, 'invalid_parameter', 'since is required: the start of the window to recover');
   end if;
-  perform public.api_require_rule(v_user_id, api_recover_webhook_deliveries.routing_rule_id);
-  perform public.api_act_as(v_user_id);
+  perform webhooks_private.api_require_rule(v_user_id, api_recover_webhook_deliveries.routing_rule_id);
+  perform webhooks_private.api_act_as(v_user_id);
   return public.recover_webhook_deliveries(api_recover_webhook_deliveries.routing_rule_id,
                                            api_recover_webhook_deliveries.since,
                                            coalesce(api_recover_webhook_deliveries.until, now()));
@@ -293,31 +123,14 @@ CREATE FUNCTION public.api_replay_webhook(log_id uuid) RETURNS uuid
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:replay', 'api_replay_webhook');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:replay', 'api_replay_webhook');
   v_routing_rule_id uuid;
 begin
   select l.routing_rule_id into v_routing_rule_id from public.webhook_logs l where l.id = api_replay_webhook.log_id;
-  if v_routing_rule_id is null or not public.api_user_owns_rule(v_user_id, v_routing_rule_id) then
-    perform public.api_http_error(404, 'not_found', format('webhook log %s not found', api_replay_webhook.log_id));
+  if v_routing_rule_id is null or not webhooks_private.api_user_owns_rule(v_user_id, v_routing_rule_id) then
+    perform webhooks_private.api_http_error(404, 'not_found', format('webhook log %s not found', api_replay_webhook.log_id));
   end if;
-  return public.webhook_replay_log(api_replay_webhook.log_id);
-end;
-$$;
-
-
---
--- Name: api_require_rule(uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) RETURNS void
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  if p_routing_rule_id is null or not public.api_user_owns_rule(p_user_id, p_routing_rule_id) then
-    perform public.api_http_error(404, 'not_found', format('routing rule %s not found', p_routing_rule_id),
-                                  'Pass the id of one of your routing rules (GET /api/v1/webhooks/rules).');
-  end if;
+  return webhooks_private.webhook_replay_log(api_replay_webhook.log_id);
 end;
 $$;
 
@@ -331,10 +144,10 @@ CREATE FUNCTION public.api_send_test_webhook(routing_rule_id uuid) RETURNS uuid
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:replay', 'api_send_test_webhook');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:replay', 'api_send_test_webhook');
 begin
-  perform public.api_require_rule(v_user_id, api_send_test_webhook.routing_rule_id);
-  perform public.api_act_as(v_user_id);
+  perform webhooks_private.api_require_rule(v_user_id, api_send_test_webhook.routing_rule_id);
+  perform webhooks_private.api_act_as(v_user_id);
   return public.send_test_webhook(api_send_test_webhook.routing_rule_id);
 end;
 $$;
@@ -349,32 +162,15 @@ CREATE FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jso
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:write', 'api_update_webhook_config');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:write', 'api_update_webhook_config');
 begin
-  perform public.api_require_rule(v_user_id, api_update_webhook_config.routing_rule_id);
-  perform public.api_act_as(v_user_id);
+  perform webhooks_private.api_require_rule(v_user_id, api_update_webhook_config.routing_rule_id);
+  perform webhooks_private.api_act_as(v_user_id);
   perform public.update_webhook_config(api_update_webhook_config.routing_rule_id, api_update_webhook_config.patch);
-  return public.api_config_view(api_update_webhook_config.routing_rule_id,
-                                coalesce(jsonb_typeof(api_update_webhook_config.patch) = 'object'
-                                         and api_update_webhook_config.patch ? 'signing_secret', false));
+  return webhooks_private.api_config_view(api_update_webhook_config.routing_rule_id,
+                                          coalesce(jsonb_typeof(api_update_webhook_config.patch) = 'object'
+                                                   and api_update_webhook_config.patch ? 'signing_secret', false));
 end;
-$$;
-
-
---
--- Name: api_user_owns_rule(uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select exists (
-    select 1
-    from public.routing_rules r
-    join public.funnels f on f.id = r.funnel_id
-    where r.id = p_routing_rule_id and f.owner_id = p_user_id
-  )
 $$;
 
 
@@ -387,10 +183,10 @@ CREATE FUNCTION public.api_webhook_config(routing_rule_id uuid) RETURNS jsonb
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_config');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:read', 'api_webhook_config');
 begin
-  perform public.api_require_rule(v_user_id, api_webhook_config.routing_rule_id);
-  return public.api_config_view(api_webhook_config.routing_rule_id, false);
+  perform webhooks_private.api_require_rule(v_user_id, api_webhook_config.routing_rule_id);
+  return webhooks_private.api_config_view(api_webhook_config.routing_rule_id, false);
 end;
 $$;
 
@@ -458,12 +254,12 @@ CREATE FUNCTION public.api_webhook_delivery_attempt(delivery_id uuid) RETURNS SE
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller_uncounted('webhooks:replay');
+  v_user_id uuid := webhooks_private.api_caller_uncounted('webhooks:replay');
   v_rule uuid;
 begin
   select q.routing_rule_id into v_rule from public.webhook_queue q where q.id = api_webhook_delivery_attempt.delivery_id;
-  if v_rule is null or not public.api_user_owns_rule(v_user_id, v_rule) then
-    perform public.api_http_error(404, 'not_found', format('delivery %s not found', api_webhook_delivery_attempt.delivery_id));
+  if v_rule is null or not webhooks_private.api_user_owns_rule(v_user_id, v_rule) then
+    perform webhooks_private.api_http_error(404, 'not_found', format('delivery %s not found', api_webhook_delivery_attempt.delivery_id));
   end if;
   return query
   select l.* from public.webhook_logs l
@@ -483,10 +279,10 @@ CREATE FUNCTION public.api_webhook_events(routing_rule_id uuid, since timestamp 
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_events');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:read', 'api_webhook_events');
   v_events jsonb;
 begin
-  perform public.api_require_rule(v_user_id, api_webhook_events.routing_rule_id);
+  perform webhooks_private.api_require_rule(v_user_id, api_webhook_events.routing_rule_id);
   select coalesce(jsonb_agg(to_jsonb(e) order by e.created_at desc, e.id desc), '[]'::jsonb) into v_events
   from (select * from public.webhook_events ev
         where ev.routing_rule_id = api_webhook_events.routing_rule_id
@@ -507,12 +303,12 @@ CREATE FUNCTION public.api_webhook_log_chain(log_id uuid) RETURNS SETOF public.w
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_log_chain');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:read', 'api_webhook_log_chain');
   v_log public.webhook_logs%rowtype;
 begin
   select * into v_log from public.webhook_logs l where l.id = api_webhook_log_chain.log_id;
-  if v_log.id is null or not public.api_user_owns_rule(v_user_id, v_log.routing_rule_id) then
-    perform public.api_http_error(404, 'not_found', format('webhook log %s not found', api_webhook_log_chain.log_id));
+  if v_log.id is null or not webhooks_private.api_user_owns_rule(v_user_id, v_log.routing_rule_id) then
+    perform webhooks_private.api_http_error(404, 'not_found', format('webhook log %s not found', api_webhook_log_chain.log_id));
   end if;
   if v_log.webhook_id is null then
     return next v_log;
@@ -537,26 +333,26 @@ CREATE FUNCTION public.api_webhook_log_page(routing_rule_id uuid DEFAULT NULL::u
     AS $_$
 declare
   v_headers text := nullif(current_setting('request.headers', true), '');
-  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_log_page');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:read', 'api_webhook_log_page');
 begin
   if api_webhook_log_page.status is not null
      and not api_webhook_log_page.status = any (enum_range(null::public.webhook_log_status)::text[]) then
-    perform public.api_http_error(400, 'invalid_parameter',
+    perform webhooks_private.api_http_error(400, 'invalid_parameter',
       format('status must be one of pending, success, failed, retrying; got %s', to_json(api_webhook_log_page.status)::text));
   end if;
   if api_webhook_log_page.max_rows is null or api_webhook_log_page.max_rows not between 1 and 1000 then
-    perform public.api_http_error(400, 'invalid_parameter',
+    perform webhooks_private.api_http_error(400, 'invalid_parameter',
       format('limit must be between 1 and 1000, got %s', coalesce(api_webhook_log_page.max_rows::text, 'null')));
   end if;
   if (api_webhook_log_page.before_created_at is null) <> (api_webhook_log_page.before_id is null) then
-    perform public.api_http_error(400, 'invalid_parameter', 'cursor must give both a time and an id');
+    perform webhooks_private.api_http_error(400, 'invalid_parameter', 'cursor must give both a time and an id');
   end if;
   if api_webhook_log_page.routing_rule_id is null then
     if v_headers is not null and nullif(btrim(v_headers::json ->> 'x-api-key'), '') is not null then
-      perform public.api_http_error(400, 'invalid_parameter', 'routing_rule_id is required with an API key');
+      perform webhooks_private.api_http_error(400, 'invalid_parameter', 'routing_rule_id is required with an API key');
     end if;
   else
-    perform public.api_require_rule(v_user_id, api_webhook_log_page.routing_rule_id);
+    perform webhooks_private.api_require_rule(v_user_id, api_webhook_log_page.routing_rule_id);
   end if;
 
   -- Built from fixed fragments so that each call is planned for the filters it has:
@@ -590,22 +386,22 @@ CREATE FUNCTION public.api_webhook_logs(routing_rule_id uuid, status text DEFAUL
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_key_authenticate('webhooks:read', 'api_webhook_logs');
+  v_user_id uuid := webhooks_private.api_key_authenticate('webhooks:read', 'api_webhook_logs');
 begin
   if api_webhook_logs.status is not null
      and not api_webhook_logs.status = any (enum_range(null::public.webhook_log_status)::text[]) then
-    perform public.api_http_error(400, 'invalid_parameter',
-                                  format('status must be one of pending, success, failed, retrying; got %s',
-                                         to_json(api_webhook_logs.status)::text));
+    perform webhooks_private.api_http_error(400, 'invalid_parameter',
+                                            format('status must be one of pending, success, failed, retrying; got %s',
+                                                   to_json(api_webhook_logs.status)::text));
   end if;
   if api_webhook_logs.max_rows is null or api_webhook_logs.max_rows not between 1 and 1000 then
-    perform public.api_http_error(400, 'invalid_parameter',
-                                  format('max_rows must be between 1 and 1000, got %s',
-                                         coalesce(api_webhook_logs.max_rows::text, 'null')));
+    perform webhooks_private.api_http_error(400, 'invalid_parameter',
+                                            format('max_rows must be between 1 and 1000, got %s',
+                                                   coalesce(api_webhook_logs.max_rows::text, 'null')));
   end if;
-  if not public.api_user_owns_rule(v_user_id, api_webhook_logs.routing_rule_id) then
-    perform public.api_http_error(404, 'not_found',
-                                  format('routing rule %s not found', api_webhook_logs.routing_rule_id));
+  if not webhooks_private.api_user_owns_rule(v_user_id, api_webhook_logs.routing_rule_id) then
+    perform webhooks_private.api_http_error(404, 'not_found',
+                                            format('routing rule %s not found', api_webhook_logs.routing_rule_id));
   end if;
 
   return query
@@ -628,7 +424,7 @@ CREATE FUNCTION public.api_webhook_rules() RETURNS TABLE(routing_rule_id uuid, f
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_rules');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:read', 'api_webhook_rules');
 begin
   -- held: pending deliveries that wait for the rule (paused or inactive) or its funnel
   -- (not active) rather than for their time.
@@ -662,15 +458,15 @@ CREATE FUNCTION public.api_webhook_stats(routing_rule_id uuid, days integer DEFA
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller('webhooks:read', 'api_webhook_stats');
+  v_user_id uuid := webhooks_private.api_caller('webhooks:read', 'api_webhook_stats');
 begin
   if api_webhook_stats.days is null or api_webhook_stats.days not between 1 and 36500 then
-    perform public.api_http_error(400, 'invalid_parameter',
-                                  format('days must be between 1 and 36500, got %s',
-                                         coalesce(api_webhook_stats.days::text, 'null')));
+    perform webhooks_private.api_http_error(400, 'invalid_parameter',
+                                            format('days must be between 1 and 36500, got %s',
+                                                   coalesce(api_webhook_stats.days::text, 'null')));
   end if;
-  perform public.api_require_rule(v_user_id, api_webhook_stats.routing_rule_id);
-  return query select * from public.webhook_stats_for_rule(api_webhook_stats.routing_rule_id, api_webhook_stats.days);
+  perform webhooks_private.api_require_rule(v_user_id, api_webhook_stats.routing_rule_id);
+  return query select * from webhooks_private.webhook_stats_for_rule(api_webhook_stats.routing_rule_id, api_webhook_stats.days);
 end;
 $$;
 
@@ -684,17 +480,17 @@ CREATE FUNCTION public.api_webhook_stats_series(routing_rule_id uuid, days integ
     SET search_path TO ''
     AS $$
 declare
-  v_user_id uuid := public.api_caller_uncounted('webhooks:read');
+  v_user_id uuid := webhooks_private.api_caller_uncounted('webhooks:read');
 begin
   if api_webhook_stats_series.bucket is null or api_webhook_stats_series.bucket not in ('hour', 'day') then
-    perform public.api_http_error(400, 'invalid_parameter',
+    perform webhooks_private.api_http_error(400, 'invalid_parameter',
       format('series must be hour or day, got %s', coalesce(to_json(api_webhook_stats_series.bucket)::text, 'null')));
   end if;
   if api_webhook_stats_series.days is null or api_webhook_stats_series.days not between 1 and 36500 then
-    perform public.api_http_error(400, 'invalid_parameter',
+    perform webhooks_private.api_http_error(400, 'invalid_parameter',
       format('days must be between 1 and 36500, got %s', coalesce(api_webhook_stats_series.days::text, 'null')));
   end if;
-  perform public.api_require_rule(v_user_id, api_webhook_stats_series.routing_rule_id);
+  perform webhooks_private.api_require_rule(v_user_id, api_webhook_stats_series.routing_rule_id);
   return query
   select date_trunc(api_webhook_stats_series.bucket, h.hour, 'UTC') as b,
          sum(h.total_calls)::bigint, sum(h.success_calls)::bigint,
@@ -721,7 +517,7 @@ CREATE FUNCTION public.cancel_webhook_deliveries(routing_rule_id uuid) RETURNS i
 declare
   v_count integer;
 begin
-  perform public.webhook_require_rule(cancel_webhook_deliveries.routing_rule_id);
+  perform webhooks_private.webhook_require_rule(cancel_webhook_deliveries.routing_rule_id);
   update public.webhook_queue q
   set status = 'failed', error_message = 'cancelled', completed_at = now(), held = false, rate_reserved = false
   where q.routing_rule_id = cancel_webhook_deliveries.routing_rule_id and q.status = 'pending';
@@ -770,7 +566,7 @@ begin
     from public.webhook_queue q
     where q.status = 'processing' and q.lease_expires_at <= now()
       and (v_ids is null or q.id = any (v_ids))
-      and (q.lead_id is null or q.routing_rule_id not in (select public.webhook_held_rules(array[q.routing_rule_id])))
+      and (q.lead_id is null or q.routing_rule_id not in (select webhooks_private.webhook_held_rules(array[q.routing_rule_id])))
     order by q.lease_expires_at
     limit v_max
     for update skip locked
@@ -833,7 +629,7 @@ begin
       ) p;
     end if;
     exit when cardinality(v_picked) = 0;
-    v_now_granted := public.webhook_take_tokens(v_picked);
+    v_now_granted := webhooks_private.webhook_take_tokens(v_picked);
     -- Taken at once, so the next pass does not see them as due again.
     update public.webhook_queue q
     set status = 'processing', locked_by = v_worker, lease_expires_at = now() + v_lease, started_at = now(),
@@ -885,8 +681,8 @@ declare
   v_active bigint;
 begin
   if v_user_id is null then
-    perform public.api_http_error(401, 'not_authenticated', 'sign in to create an API key',
-                                  'Call create_api_key with a signed-in user''s access token.');
+    perform webhooks_private.api_http_error(401, 'not_authenticated', 'sign in to create an API key',
+                                            'Call create_api_key with a signed-in user''s access token.');
   end if;
   if create_api_key.name is null or length(btrim(create_api_key.name)) not between 1 and 200 then
     raise exception 'name must be between 1 and 200 characters'
@@ -981,7 +777,7 @@ begin
       using errcode = 'invalid_parameter_value', column = 'priority',
             hint = 'Higher is sooner; replays always run at 1000, ahead of any enqueued delivery.';
   end if;
-  if not public.webhook_rule_visible(enqueue_webhook.routing_rule_id) then
+  if not webhooks_private.webhook_rule_visible(enqueue_webhook.routing_rule_id) then
     raise exception 'routing rule % not found', enqueue_webhook.routing_rule_id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
   end if;
@@ -991,7 +787,7 @@ begin
     raise exception 'lead % not found in the funnel of routing rule %', enqueue_webhook.lead_id, v_rule.id
       using errcode = 'no_data_found', hint = 'A lead can only be delivered to the rules of its own funnel.';
   end if;
-  v_owner := public.webhook_hand_enqueue_owner(v_rule.id);
+  v_owner := webhooks_private.webhook_hand_enqueue_owner(v_rule.id);
 
   insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
@@ -1001,7 +797,7 @@ begin
      enqueued_by)
   values (
     v_id, v_id, v_lead.id, v_rule.id, coalesce(enqueue_webhook.priority, 0), 1,
-    public.webhook_max_attempts(v_rule.id), now(),
+    webhooks_private.webhook_max_attempts(v_rule.id), now(),
     jsonb_build_object(
       'type', 'lead.created',
       'timestamp', now(),
@@ -1059,11 +855,11 @@ begin
     raise exception 'days must be between 1 and 36500, got %', coalesce(get_webhook_stats.days::text, 'null')
       using errcode = 'invalid_parameter_value';
   end if;
-  if not public.webhook_rule_visible(get_webhook_stats.routing_rule_id) then
+  if not webhooks_private.webhook_rule_visible(get_webhook_stats.routing_rule_id) then
     raise exception 'routing rule % not found', get_webhook_stats.routing_rule_id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
   end if;
-  return query select * from public.webhook_stats_for_rule(get_webhook_stats.routing_rule_id, get_webhook_stats.days);
+  return query select * from webhooks_private.webhook_stats_for_rule(get_webhook_stats.routing_rule_id, get_webhook_stats.days);
 end;
 $$;
 
@@ -1283,7 +1079,7 @@ begin
         attempt_number = case when o.action = 'retry' then q.attempt_number + 1 else q.attempt_number end,
         scheduled_at = case
                          when o.action = 'retry'
-                           then now() + least(greatest(o.retry_in_ms, 0), public.webhook_max_retry_delay_ms())
+                           then now() + least(greatest(o.retry_in_ms, 0), webhooks_private.webhook_max_retry_delay_ms())
                                         * interval '1 millisecond'
                          else q.scheduled_at
                        end,
@@ -1321,7 +1117,7 @@ declare
   v_rule uuid := recover_webhook_deliveries.routing_rule_id;
   v_count integer;
 begin
-  perform public.webhook_require_rule(v_rule);
+  perform webhooks_private.webhook_require_rule(v_rule);
   if recover_webhook_deliveries.since is null then
     raise exception 'since must be a timestamp, e.g. now() - interval ''2 hours''' using errcode = 'invalid_parameter_value';
   end if;
@@ -1354,7 +1150,7 @@ begin
   inserted as (
     insert into public.webhook_queue
       (webhook_id, lead_id, routing_rule_id, priority, attempt_number, max_attempts, scheduled_at, payload, parent_log_id)
-    select c.webhook_id, c.lead_id, v_rule, 0, 1, public.webhook_max_attempts(v_rule), now(), c.payload, c.webhook_log_id
+    select c.webhook_id, c.lead_id, v_rule, 0, 1, webhooks_private.webhook_max_attempts(v_rule), now(), c.payload, c.webhook_log_id
     from candidates c
     returning 1
   )
@@ -1403,11 +1199,11 @@ declare
   v_routing_rule_id uuid;
 begin
   select l.routing_rule_id into v_routing_rule_id from public.webhook_logs l where l.id = replay_webhook.log_id;
-  if v_routing_rule_id is null or not public.webhook_rule_visible(v_routing_rule_id) then
+  if v_routing_rule_id is null or not webhooks_private.webhook_rule_visible(v_routing_rule_id) then
     raise exception 'webhook log % not found', replay_webhook.log_id
       using errcode = 'no_data_found', hint = 'Pass the id of a row of webhook_logs for one of your routing rules.';
   end if;
-  return public.webhook_replay_log(replay_webhook.log_id);
+  return webhooks_private.webhook_replay_log(replay_webhook.log_id);
 end;
 $$;
 
@@ -1452,7 +1248,7 @@ begin
   update public.api_keys k
   set revoked_at = coalesce(k.revoked_at, now())
   where k.id = revoke_api_key.id
-    and (public.webhook_caller_is_admin() or k.user_id = (select auth.uid()));
+    and (webhooks_private.webhook_caller_is_admin() or k.user_id = (select auth.uid()));
   if not found then
     raise exception 'API key % not found', revoke_api_key.id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your API keys (table api_keys).';
@@ -1474,9 +1270,9 @@ declare
   v_id uuid := gen_random_uuid();
   v_owner uuid;
 begin
-  perform public.webhook_require_rule(send_test_webhook.routing_rule_id);
+  perform webhooks_private.webhook_require_rule(send_test_webhook.routing_rule_id);
   select * into v_rule from public.routing_rules r where r.id = send_test_webhook.routing_rule_id;
-  v_owner := public.webhook_hand_enqueue_owner(v_rule.id);
+  v_owner := webhooks_private.webhook_hand_enqueue_owner(v_rule.id);
 
   insert into public.webhook_configs (routing_rule_id) values (v_rule.id)
   on conflict on constraint webhook_configs_routing_rule_id_key do nothing;
@@ -1506,10 +1302,10 @@ $$;
 
 
 --
--- Name: webhook_headers_problem(jsonb); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_headers_problem(jsonb); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_headers_problem(headers jsonb) RETURNS text
+CREATE FUNCTION webhooks_private.webhook_headers_problem(headers jsonb) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
     AS $_$
@@ -1585,7 +1381,7 @@ CREATE TABLE public.webhook_configs (
     consecutive_failures integer DEFAULT 0 NOT NULL,
     failing_since timestamp with time zone,
     CONSTRAINT webhook_configs_auto_pause_after_failures_check CHECK (((auto_pause_after_failures IS NULL) OR ((auto_pause_after_failures >= 1) AND (auto_pause_after_failures <= 10000)))),
-    CONSTRAINT webhook_configs_custom_headers_check CHECK ((public.webhook_headers_problem(custom_headers) IS NULL)),
+    CONSTRAINT webhook_configs_custom_headers_check CHECK ((webhooks_private.webhook_headers_problem(custom_headers) IS NULL)),
     CONSTRAINT webhook_configs_max_requests_per_second_check CHECK (((max_requests_per_second IS NULL) OR ((max_requests_per_second >= 0.1) AND (max_requests_per_second <= (10000)::numeric)))),
     CONSTRAINT webhook_configs_max_retries_check CHECK (((max_retries >= 0) AND (max_retries <= 20))),
     CONSTRAINT webhook_configs_retry_backoff_multiplier_check CHECK (((retry_backoff_multiplier >= (1)::numeric) AND (retry_backoff_multiplier <= (10)::numeric))),
@@ -1655,7 +1451,7 @@ declare
   v_value jsonb;
   v_row public.webhook_configs;
 begin
-  if not public.webhook_rule_visible(update_webhook_config.routing_rule_id) then
+  if not webhooks_private.webhook_rule_visible(update_webhook_config.routing_rule_id) then
     raise exception 'routing rule % not found', update_webhook_config.routing_rule_id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
   end if;
@@ -1743,195 +1539,6 @@ begin
   returning c.* into v_row;
 
   return v_row;
-end;
-$$;
-
-
---
--- Name: webhook_caller_is_admin(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_caller_is_admin() RETURNS boolean
-    LANGUAGE sql STABLE
-    SET search_path TO ''
-    AS $$
-  select coalesce(nullif(current_setting('role', true), 'none'), session_user::text)
-         not in ('anon', 'authenticated', 'authenticator')
-$$;
-
-
---
--- Name: webhook_configs_keep_previous_secret(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_configs_keep_previous_secret() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-  if new.signing_secret is distinct from old.signing_secret then
-    if new.secret_overlap_hours > 0 then
-      new.previous_signing_secret := old.signing_secret;
-      new.previous_secret_expires_at := now() + make_interval(hours => new.secret_overlap_hours);
-    else
-      new.previous_signing_secret := null;
-      new.previous_secret_expires_at := null;
-    end if;
-  end if;
-  return new;
-end;
-$$;
-
-
---
--- Name: webhook_configs_limits(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_configs_limits() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  problem text;
-  field text;
-  total bigint;
-begin
-  if tg_op = 'INSERT' or new.signing_secret is distinct from old.signing_secret then
-    problem := public.webhook_secret_problem(new.signing_secret);
-    field := 'signing_secret';
-  end if;
-  -- More than 50 headers is webhook_configs_validate's refusal, with its own message.
-  if problem is null and jsonb_typeof(new.custom_headers) = 'object'
-     and (select count(*) from jsonb_object_keys(new.custom_headers)) <= 50 then
-    select coalesce(sum(octet_length(e.key) + octet_length(e.value #>> '{}')), 0) into total
-    from jsonb_each(new.custom_headers) as e;
-    if total > 16384 then
-      field := 'custom_headers';
-      problem := format('custom_headers: names and values total %s bytes; at most 16384', total);
-    end if;
-  end if;
-  if problem is not null then
-    raise exception 'invalid webhook config: %', problem
-      using errcode = 'check_violation', column = field, table = 'webhook_configs', schema = 'public',
-            constraint = 'webhook_configs_' || field || '_check';
-  end if;
-  return new;
-end;
-$$;
-
-
---
--- Name: webhook_configs_pause_changed(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_configs_pause_changed() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
-  select new.routing_rule_id, r.funnel_id,
-         case when new.paused_at is null then 'rule.resumed' else 'rule.paused' end,
-         case when new.paused_at is null
-              then jsonb_build_object('paused_at', old.paused_at, 'paused_reason', old.paused_reason)
-              else jsonb_build_object('paused_at', new.paused_at, 'reason', new.paused_reason,
-                                      'consecutive_failures', new.consecutive_failures,
-                                      'failing_since', new.failing_since)
-         end
-  from public.routing_rules r
-  where r.id = new.routing_rule_id;
-  perform public.webhook_refresh_held(array[new.routing_rule_id]);
-  return null;
-end;
-$$;
-
-
---
--- Name: webhook_configs_validate(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_configs_validate() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $_$
-declare
-  problem text;
-  field text;
-begin
-  if new.timeout_ms is null or new.timeout_ms not between 100 and 300000 then
-    field := 'timeout_ms';
-    problem := format('timeout_ms must be between 100 and 300000 (milliseconds), got %s', coalesce(new.timeout_ms::text, 'null'));
-  elsif new.retry_enabled is null then
-    field := 'retry_enabled';
-    problem := 'retry_enabled must be true or false';
-  elsif new.max_retries is null or new.max_retries not between 0 and 20 then
-    field := 'max_retries';
-    problem := format('max_retries must be between 0 and 20, got %s', coalesce(new.max_retries::text, 'null'));
-  elsif new.retry_delay_ms is null or new.retry_delay_ms not between 100 and 86400000 then
-    field := 'retry_delay_ms';
-    problem := format('retry_delay_ms must be between 100 and 86400000 (milliseconds), got %s', coalesce(new.retry_delay_ms::text, 'null'));
-  elsif new.retry_backoff_multiplier is null or new.retry_backoff_multiplier not between 1 and 10 then
-    field := 'retry_backoff_multiplier';
-    problem := format('retry_backoff_multiplier must be between 1 and 10, got %s', coalesce(new.retry_backoff_multiplier::text, 'null'));
-  elsif new.signing_secret is null or new.signing_secret !~ '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' then
-    field := 'signing_secret';
-    problem := 'signing_secret must be whsec_ followed by at least 32 base64 characters';
-  else
-    problem := public.webhook_headers_problem(new.custom_headers);
-    if problem is not null then
-      field := 'custom_headers';
-      problem := 'custom_headers: ' || problem;
-    end if;
-  end if;
-
-  if problem is not null then
-    raise exception 'invalid webhook config: %', problem
-      using errcode = 'check_violation',
-            column = field,
-            table = 'webhook_configs',
-            schema = 'public',
-            constraint = 'webhook_configs_' || field || '_check';
-  end if;
-
-  if tg_op = 'UPDATE' then
-    new.updated_at := now();
-  end if;
-  return new;
-end;
-$_$;
-
-
---
--- Name: webhook_configs_validate_breaker(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_configs_validate_breaker() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  problem text;
-  field text;
-begin
-  if new.auto_pause_after_failures is not null and new.auto_pause_after_failures not between 1 and 10000 then
-    field := 'auto_pause_after_failures';
-    problem := format('auto_pause_after_failures must be between 1 and 10000 (or null to turn it off), got %s',
-                      new.auto_pause_after_failures);
-  elsif new.secret_overlap_hours is null or new.secret_overlap_hours not between 0 and 168 then
-    field := 'secret_overlap_hours';
-    problem := format('secret_overlap_hours must be between 0 and 168 (hours), got %s',
-                      coalesce(new.secret_overlap_hours::text, 'null'));
-  elsif new.max_requests_per_second is not null and new.max_requests_per_second not between 0.1 and 10000 then
-    field := 'max_requests_per_second';
-    problem := format('max_requests_per_second must be between 0.1 and 10000 (or null for no limit), got %s',
-                      new.max_requests_per_second);
-  end if;
-  if problem is not null then
-    raise exception 'invalid webhook config: %', problem
-      using errcode = 'check_violation', column = field, table = 'webhook_configs', schema = 'public',
-            constraint = 'webhook_configs_' || field || '_check';
-  end if;
-  return new;
 end;
 $$;
 
@@ -2043,10 +1650,528 @@ $$;
 
 
 --
--- Name: webhook_enqueue_new_leads(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_held_summary(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.webhook_enqueue_new_leads() RETURNS trigger
+CREATE FUNCTION public.webhook_held_summary() RETURNS TABLE(routing_rule_id uuid, client_name text, held bigint, reason text, paused_at timestamp with time zone, paused_reason text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with counts as (
+    select q.routing_rule_id, count(*) as held
+    from public.webhook_queue q
+    where q.status = 'pending' and q.held
+    group by q.routing_rule_id
+  )
+  select r.id, r.client_name, coalesce(n.held, 0),
+         case when c.paused_at is not null then 'paused'
+              when not r.is_active then 'rule inactive'
+              when f.status <> 'active' then 'funnel ' || f.status
+              else 'released' end,
+         c.paused_at, c.paused_reason
+  from public.routing_rules r
+  join public.funnels f on f.id = r.funnel_id
+  left join public.webhook_configs c on c.routing_rule_id = r.id
+  left join counts n on n.routing_rule_id = r.id
+  where n.held is not null or c.paused_at is not null
+  order by coalesce(n.held, 0) desc, r.id
+$$;
+
+
+--
+-- Name: webhook_log_search(uuid, text, uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_log_search(routing_rule_id uuid DEFAULT NULL::uuid, status text DEFAULT NULL::text, queue_id uuid DEFAULT NULL::uuid, max_rows integer DEFAULT 50) RETURNS SETOF public.webhook_logs
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if webhook_log_search.status is not null
+     and webhook_log_search.status not in (select unnest(enum_range(null::public.webhook_log_status))::text) then
+    raise exception 'unknown log status %: use pending, success, failed or retrying', webhook_log_search.status
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if webhook_log_search.max_rows is null or webhook_log_search.max_rows not between 1 and 10000 then
+    raise exception 'max_rows must be between 1 and 10000, got %', coalesce(webhook_log_search.max_rows::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+
+  return query
+  select l.*
+  from public.webhook_logs l
+  where (webhook_log_search.routing_rule_id is null or l.routing_rule_id = webhook_log_search.routing_rule_id)
+    and (webhook_log_search.status is null or l.status::text = webhook_log_search.status)
+    and (webhook_log_search.queue_id is null or l.queue_id = webhook_log_search.queue_id)
+  order by l.created_at desc, l.attempt_number desc
+  limit webhook_log_search.max_rows;
+end;
+$$;
+
+
+--
+-- Name: webhook_queue_summary(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_queue_summary() RETURNS TABLE(status public.webhook_queue_status, deliveries bigint, due_now bigint, oldest_scheduled_at timestamp with time zone, next_scheduled_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select s.status,
+         count(q.id),
+         count(q.id) filter (
+           where (q.status = 'pending' and q.scheduled_at <= now())
+              or (q.status = 'processing' and q.lease_expires_at <= now())),
+         min(q.scheduled_at),
+         min(q.scheduled_at) filter (where q.status = 'pending' and q.scheduled_at > now())
+  from unnest(enum_range(null::public.webhook_queue_status)) as s(status)
+  left join public.webhook_queue q on q.status = s.status
+  group by s.status
+  order by s.status
+$$;
+
+
+--
+-- Name: webhook_stats_rebuild(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_stats_rebuild() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  written bigint;
+begin
+  lock table public.webhook_logs in share mode;
+  delete from public.webhook_stats_hourly;
+  insert into public.webhook_stats_hourly
+    (routing_rule_id, hour, total_calls, success_calls, duration_sum, duration_count)
+  select l.routing_rule_id,
+         date_trunc('hour', l.created_at, 'UTC'),
+         count(*),
+         count(*) filter (where l.status = 'success'),
+         coalesce(sum(l.duration_ms), 0),
+         count(l.duration_ms)
+  from public.webhook_logs l
+  group by 1, 2;
+  get diagnostics written = row_count;
+  return written;
+end;
+$$;
+
+
+--
+-- Name: api_act_as(uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_act_as(p_user_id uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select set_config('request.jwt.claims', json_build_object('sub', p_user_id, 'role', 'authenticated')::text, true),
+         set_config('request.jwt.claim.sub', p_user_id::text, true)
+$$;
+
+
+--
+-- Name: api_caller(text, text); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_caller(p_scope text, p_endpoint text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_uid uuid;
+begin
+  if v_headers is not null and nullif(btrim(v_headers::json ->> 'x-api-key'), '') is not null then
+    return webhooks_private.api_key_authenticate(p_scope, p_endpoint);
+  end if;
+  if coalesce(nullif(current_setting('role', true), 'none'), session_user::text) = 'authenticated' then
+    v_uid := auth.uid();
+    if v_uid is not null then
+      return v_uid;
+    end if;
+    perform webhooks_private.api_http_error(401, 'not_authenticated', 'the access token has no sub claim',
+                                            'Sign in again to get a user access token.');
+  end if;
+  perform webhooks_private.api_http_error(401, 'not_authenticated', 'API key or access token missing',
+                                          'Send Authorization: Bearer <bpc_ key or Supabase access token>.');
+  return null;
+end;
+$$;
+
+
+--
+-- Name: api_caller_uncounted(text); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_caller_uncounted(p_scope text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_plain text;
+  v_key public.api_keys%rowtype;
+begin
+  v_plain := case when v_headers is null then null else nullif(btrim(v_headers::json ->> 'x-api-key'), '') end;
+  if v_plain is null then
+    return webhooks_private.api_caller(p_scope, 'uncounted');  -- a JWT caller: nothing is counted anyway
+  end if;
+  select * into v_key from public.api_keys k
+  where k.key_hash = encode(sha256(convert_to(v_plain, 'UTF8')), 'hex');
+  if v_key.id is null or v_key.revoked_at is not null
+     or (v_key.expires_at is not null and v_key.expires_at <= now()) then
+    perform webhooks_private.api_http_error(401, 'api_key_invalid', 'API key not recognised, revoked or expired',
+                                            'Create a new key with create_api_key().');
+  elsif not p_scope = any (v_key.scopes) then
+    perform webhooks_private.api_http_error(403, 'api_key_scope_missing', format('API key lacks the %s scope', p_scope),
+                                            format('Create a key whose scopes include %s.', p_scope));
+  end if;
+  return v_key.user_id;
+end;
+$$;
+
+
+--
+-- Name: api_config_view(uuid, boolean); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+           'custom_headers', '{}'::jsonb, 'timeout_ms', 10000, 'retry_enabled', true, 'max_retries', 3,
+           'retry_delay_ms', 1000, 'retry_backoff_multiplier', 2.0, 'signing_secret', null,
+           'created_at', null, 'updated_at', null)
+         || coalesce(to_jsonb(c) - 'id', '{}'::jsonb)
+         || jsonb_build_object(
+              'routing_rule_id', r.id, 'client_name', r.client_name, 'webhook_url', r.webhook_url,
+              'is_active', r.is_active, 'has_config_row', c.id is not null,
+              'signing_secret', case when c.signing_secret is null then null
+                                     when p_show_secret then c.signing_secret
+                                     else left(c.signing_secret, 10) || '…' end)
+  from public.routing_rules r
+  left join public.webhook_configs c on c.routing_rule_id = r.id
+  where r.id = p_routing_rule_id
+$$;
+
+
+--
+-- Name: api_http_error(integer, text, text, text, jsonb); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_http_error(p_status integer, p_code text, p_message text, p_hint text DEFAULT NULL::text, p_headers jsonb DEFAULT '{}'::jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  raise sqlstate 'PGRST' using
+    message = json_build_object('code', p_code, 'message', p_message, 'details', null, 'hint', p_hint)::text,
+    detail = json_build_object('status', p_status, 'headers', coalesce(p_headers, '{}'::jsonb))::text;
+end;
+$$;
+
+
+--
+-- Name: api_key_authenticate(text, text); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_key_authenticate(p_scope text, p_endpoint text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_headers text := nullif(current_setting('request.headers', true), '');
+  v_plain text;
+  v_key public.api_keys%rowtype;
+  v_used bigint;
+  v_free_at timestamptz;
+begin
+  v_plain := nullif(btrim(v_headers::json ->> 'x-api-key'), '');
+  if v_plain is null then
+    perform webhooks_private.api_http_error(401, 'api_key_missing', 'API key missing',
+                                            'Send your key (bpc_...) in the x-api-key header.');
+  end if;
+
+  select * into v_key
+  from public.api_keys k
+  where k.key_hash = encode(sha256(convert_to(v_plain, 'UTF8')), 'hex')
+  for update;
+
+  if v_key.id is null then
+    perform webhooks_private.api_http_error(401, 'api_key_invalid', 'API key not recognised',
+                                            'Check the key, or create a new one with create_api_key().');
+  elsif v_key.revoked_at is not null then
+    perform webhooks_private.api_http_error(401, 'api_key_revoked', 'API key has been revoked',
+                                            'Create a new key with create_api_key().');
+  elsif v_key.expires_at is not null and v_key.expires_at <= now() then
+    perform webhooks_private.api_http_error(401, 'api_key_expired', 'API key has expired',
+                                            'Create a new key with create_api_key().');
+  elsif not p_scope = any (v_key.scopes) then
+    perform webhooks_private.api_http_error(403, 'api_key_scope_missing',
+                                            format('API key lacks the %s scope', p_scope),
+                                            format('Create a key whose scopes include %s.', p_scope));
+  end if;
+
+  select count(*) into v_used
+  from public.api_rate_limit_log r
+  where r.api_key_id = v_key.id and r.created_at > now() - interval '60 seconds';
+
+  if v_used >= v_key.rate_limit_per_minute then
+    -- The call becomes possible once enough counted calls leave the 60 s window.
+    select r.created_at into v_free_at
+    from public.api_rate_limit_log r
+    where r.api_key_id = v_key.id and r.created_at > now() - interval '60 seconds'
+    order by r.created_at
+    offset v_used - v_key.rate_limit_per_minute
+    limit 1;
+    perform webhooks_private.api_http_error(
+      429, 'rate_limited',
+      format('rate limit exceeded: at most %s calls per minute for this key', v_key.rate_limit_per_minute),
+      'Wait for the number of seconds in Retry-After.',
+      jsonb_build_object('Retry-After',
+        greatest(1, ceil(extract(epoch from (v_free_at + interval '60 seconds' - now()))))::integer::text));
+  end if;
+
+  insert into public.api_rate_limit_log (api_key_id, endpoint) values (v_key.id, p_endpoint);
+  update public.api_keys k set last_used_at = now() where k.id = v_key.id;
+  return v_key.user_id;
+end;
+$$;
+
+
+--
+-- Name: api_require_rule(uuid, uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_routing_rule_id is null or not webhooks_private.api_user_owns_rule(p_user_id, p_routing_rule_id) then
+    perform webhooks_private.api_http_error(404, 'not_found', format('routing rule %s not found', p_routing_rule_id),
+                                            'Pass the id of one of your routing rules (GET /api/v1/webhooks/rules).');
+  end if;
+end;
+$$;
+
+
+--
+-- Name: api_user_owns_rule(uuid, uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select exists (
+    select 1
+    from public.routing_rules r
+    join public.funnels f on f.id = r.funnel_id
+    where r.id = p_routing_rule_id and f.owner_id = p_user_id
+  )
+$$;
+
+
+--
+-- Name: webhook_caller_is_admin(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_caller_is_admin() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(nullif(current_setting('role', true), 'none'), session_user::text)
+         not in ('anon', 'authenticated', 'authenticator')
+$$;
+
+
+--
+-- Name: webhook_configs_keep_previous_secret(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_configs_keep_previous_secret() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if new.signing_secret is distinct from old.signing_secret then
+    if new.secret_overlap_hours > 0 then
+      new.previous_signing_secret := old.signing_secret;
+      new.previous_secret_expires_at := now() + make_interval(hours => new.secret_overlap_hours);
+    else
+      new.previous_signing_secret := null;
+      new.previous_secret_expires_at := null;
+    end if;
+  end if;
+  return new;
+end;
+$$;
+
+
+--
+-- Name: webhook_configs_limits(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_configs_limits() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+  field text;
+  total bigint;
+begin
+  if tg_op = 'INSERT' or new.signing_secret is distinct from old.signing_secret then
+    problem := webhooks_private.webhook_secret_problem(new.signing_secret);
+    field := 'signing_secret';
+  end if;
+  -- More than 50 headers is webhook_configs_validate's refusal, with its own message.
+  if problem is null and jsonb_typeof(new.custom_headers) = 'object'
+     and (select count(*) from jsonb_object_keys(new.custom_headers)) <= 50 then
+    select coalesce(sum(octet_length(e.key) + octet_length(e.value #>> '{}')), 0) into total
+    from jsonb_each(new.custom_headers) as e;
+    if total > 16384 then
+      field := 'custom_headers';
+      problem := format('custom_headers: names and values total %s bytes; at most 16384', total);
+    end if;
+  end if;
+  if problem is not null then
+    raise exception 'invalid webhook config: %', problem
+      using errcode = 'check_violation', column = field, table = 'webhook_configs', schema = 'public',
+            constraint = 'webhook_configs_' || field || '_check';
+  end if;
+  return new;
+end;
+$$;
+
+
+--
+-- Name: webhook_configs_pause_changed(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_configs_pause_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
+  select new.routing_rule_id, r.funnel_id,
+         case when new.paused_at is null then 'rule.resumed' else 'rule.paused' end,
+         case when new.paused_at is null
+              then jsonb_build_object('paused_at', old.paused_at, 'paused_reason', old.paused_reason)
+              else jsonb_build_object('paused_at', new.paused_at, 'reason', new.paused_reason,
+                                      'consecutive_failures', new.consecutive_failures,
+                                      'failing_since', new.failing_since)
+         end
+  from public.routing_rules r
+  where r.id = new.routing_rule_id;
+  perform webhooks_private.webhook_refresh_held(array[new.routing_rule_id]);
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_configs_validate(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_configs_validate() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  problem text;
+  field text;
+begin
+  if new.timeout_ms is null or new.timeout_ms not between 100 and 300000 then
+    field := 'timeout_ms';
+    problem := format('timeout_ms must be between 100 and 300000 (milliseconds), got %s', coalesce(new.timeout_ms::text, 'null'));
+  elsif new.retry_enabled is null then
+    field := 'retry_enabled';
+    problem := 'retry_enabled must be true or false';
+  elsif new.max_retries is null or new.max_retries not between 0 and 20 then
+    field := 'max_retries';
+    problem := format('max_retries must be between 0 and 20, got %s', coalesce(new.max_retries::text, 'null'));
+  elsif new.retry_delay_ms is null or new.retry_delay_ms not between 100 and 86400000 then
+    field := 'retry_delay_ms';
+    problem := format('retry_delay_ms must be between 100 and 86400000 (milliseconds), got %s', coalesce(new.retry_delay_ms::text, 'null'));
+  elsif new.retry_backoff_multiplier is null or new.retry_backoff_multiplier not between 1 and 10 then
+    field := 'retry_backoff_multiplier';
+    problem := format('retry_backoff_multiplier must be between 1 and 10, got %s', coalesce(new.retry_backoff_multiplier::text, 'null'));
+  elsif new.signing_secret is null or new.signing_secret !~ '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' then
+    field := 'signing_secret';
+    problem := 'signing_secret must be whsec_ followed by at least 32 base64 characters';
+  else
+    problem := webhooks_private.webhook_headers_problem(new.custom_headers);
+    if problem is not null then
+      field := 'custom_headers';
+      problem := 'custom_headers: ' || problem;
+    end if;
+  end if;
+
+  if problem is not null then
+    raise exception 'invalid webhook config: %', problem
+      using errcode = 'check_violation',
+            column = field,
+            table = 'webhook_configs',
+            schema = 'public',
+            constraint = 'webhook_configs_' || field || '_check';
+  end if;
+
+  if tg_op = 'UPDATE' then
+    new.updated_at := now();
+  end if;
+  return new;
+end;
+$_$;
+
+
+--
+-- Name: webhook_configs_validate_breaker(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_configs_validate_breaker() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  problem text;
+  field text;
+begin
+  if new.auto_pause_after_failures is not null and new.auto_pause_after_failures not between 1 and 10000 then
+    field := 'auto_pause_after_failures';
+    problem := format('auto_pause_after_failures must be between 1 and 10000 (or null to turn it off), got %s',
+                      new.auto_pause_after_failures);
+  elsif new.secret_overlap_hours is null or new.secret_overlap_hours not between 0 and 168 then
+    field := 'secret_overlap_hours';
+    problem := format('secret_overlap_hours must be between 0 and 168 (hours), got %s',
+                      coalesce(new.secret_overlap_hours::text, 'null'));
+  elsif new.max_requests_per_second is not null and new.max_requests_per_second not between 0.1 and 10000 then
+    field := 'max_requests_per_second';
+    problem := format('max_requests_per_second must be between 0.1 and 10000 (or null for no limit), got %s',
+                      new.max_requests_per_second);
+  end if;
+  if problem is not null then
+    raise exception 'invalid webhook config: %', problem
+      using errcode = 'check_violation', column = field, table = 'webhook_configs', schema = 'public',
+            constraint = 'webhook_configs_' || field || '_check';
+  end if;
+  return new;
+end;
+$$;
+
+
+--
+-- Name: webhook_enqueue_new_leads(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_enqueue_new_leads() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2109,25 +2234,25 @@ $$;
 
 
 --
--- Name: webhook_funnels_hold_changed(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_funnels_hold_changed(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_funnels_hold_changed() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_funnels_hold_changed() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
-  perform public.webhook_refresh_held(array(select r.id from public.routing_rules r where r.funnel_id = new.id));
+  perform webhooks_private.webhook_refresh_held(array(select r.id from public.routing_rules r where r.funnel_id = new.id));
   return null;
 end;
 $$;
 
 
 --
--- Name: webhook_hand_enqueue_owner(uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_hand_enqueue_owner(uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_hand_enqueue_owner(p_routing_rule_id uuid) RETURNS uuid
+CREATE FUNCTION webhooks_private.webhook_hand_enqueue_owner(p_routing_rule_id uuid) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2135,7 +2260,7 @@ declare
   v_owner uuid;
   v_pending bigint;
 begin
-  if public.webhook_caller_is_admin() then
+  if webhooks_private.webhook_caller_is_admin() then
     return null;
   end if;
   select f.owner_id into v_owner
@@ -2157,10 +2282,10 @@ $$;
 
 
 --
--- Name: webhook_held_rules(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_held_rules(uuid[]); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_held_rules(rule_ids uuid[]) RETURNS SETOF uuid
+CREATE FUNCTION webhooks_private.webhook_held_rules(rule_ids uuid[]) RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2174,39 +2299,10 @@ $$;
 
 
 --
--- Name: webhook_held_summary(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_json_deeper_than(jsonb, integer); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_held_summary() RETURNS TABLE(routing_rule_id uuid, client_name text, held bigint, reason text, paused_at timestamp with time zone, paused_reason text)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  with counts as (
-    select q.routing_rule_id, count(*) as held
-    from public.webhook_queue q
-    where q.status = 'pending' and q.held
-    group by q.routing_rule_id
-  )
-  select r.id, r.client_name, coalesce(n.held, 0),
-         case when c.paused_at is not null then 'paused'
-              when not r.is_active then 'rule inactive'
-              when f.status <> 'active' then 'funnel ' || f.status
-              else 'released' end,
-         c.paused_at, c.paused_reason
-  from public.routing_rules r
-  join public.funnels f on f.id = r.funnel_id
-  left join public.webhook_configs c on c.routing_rule_id = r.id
-  left join counts n on n.routing_rule_id = r.id
-  where n.held is not null or c.paused_at is not null
-  order by coalesce(n.held, 0) desc, r.id
-$$;
-
-
---
--- Name: webhook_json_deeper_than(jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) RETURNS boolean
+CREATE FUNCTION webhooks_private.webhook_json_deeper_than(value jsonb, max_depth integer) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
     AS $$
@@ -2233,10 +2329,10 @@ $$;
 
 
 --
--- Name: webhook_json_problem(jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_json_problem(jsonb, integer); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) RETURNS text
+CREATE FUNCTION webhooks_private.webhook_json_problem(value jsonb, max_bytes integer) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
     AS $$
@@ -2251,7 +2347,7 @@ begin
     return format('is %s bytes as JSON text; at most %s', octet_length(as_text), max_bytes);
   end if;
   if length(as_text) - length(translate(as_text, '{[', '')) > 64
-     and public.webhook_json_deeper_than(value, 64) then
+     and webhooks_private.webhook_json_deeper_than(value, 64) then
     return 'nests objects and arrays deeper than 64 levels';
   end if;
   return null;
@@ -2260,15 +2356,15 @@ $$;
 
 
 --
--- Name: webhook_leads_limits(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_leads_limits(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_leads_limits() RETURNS trigger
-    LANGUAGE plpgsql
+CREATE FUNCTION webhooks_private.webhook_leads_limits() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  problem text := public.webhook_json_problem(new.data, 1048576);
+  problem text := webhooks_private.webhook_json_problem(new.data, 1048576);
 begin
   if problem is not null then
     raise exception 'invalid lead: data %', problem
@@ -2281,41 +2377,10 @@ $$;
 
 
 --
--- Name: webhook_log_search(uuid, text, uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_max_attempts(uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_log_search(routing_rule_id uuid DEFAULT NULL::uuid, status text DEFAULT NULL::text, queue_id uuid DEFAULT NULL::uuid, max_rows integer DEFAULT 50) RETURNS SETOF public.webhook_logs
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  if webhook_log_search.status is not null
-     and webhook_log_search.status not in (select unnest(enum_range(null::public.webhook_log_status))::text) then
-    raise exception 'unknown log status %: use pending, success, failed or retrying', webhook_log_search.status
-      using errcode = 'invalid_parameter_value';
-  end if;
-  if webhook_log_search.max_rows is null or webhook_log_search.max_rows not between 1 and 10000 then
-    raise exception 'max_rows must be between 1 and 10000, got %', coalesce(webhook_log_search.max_rows::text, 'null')
-      using errcode = 'invalid_parameter_value';
-  end if;
-
-  return query
-  select l.*
-  from public.webhook_logs l
-  where (webhook_log_search.routing_rule_id is null or l.routing_rule_id = webhook_log_search.routing_rule_id)
-    and (webhook_log_search.status is null or l.status::text = webhook_log_search.status)
-    and (webhook_log_search.queue_id is null or l.queue_id = webhook_log_search.queue_id)
-  order by l.created_at desc, l.attempt_number desc
-  limit webhook_log_search.max_rows;
-end;
-$$;
-
-
---
--- Name: webhook_max_attempts(uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_max_attempts(p_routing_rule_id uuid) RETURNS integer
+CREATE FUNCTION webhooks_private.webhook_max_attempts(p_routing_rule_id uuid) RETURNS integer
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2328,20 +2393,20 @@ $$;
 
 
 --
--- Name: webhook_max_retry_delay_ms(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_max_retry_delay_ms(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_max_retry_delay_ms() RETURNS bigint
+CREATE FUNCTION webhooks_private.webhook_max_retry_delay_ms() RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO ''
     AS $$ select 2592000000::bigint $$;
 
 
 --
--- Name: webhook_my_rule_ids(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_my_rule_ids(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_my_rule_ids() RETURNS SETOF uuid
+CREATE FUNCTION webhooks_private.webhook_my_rule_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2353,10 +2418,10 @@ $$;
 
 
 --
--- Name: webhook_queue_default_webhook_id(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_queue_default_webhook_id(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_queue_default_webhook_id() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_queue_default_webhook_id() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -2368,15 +2433,15 @@ $$;
 
 
 --
--- Name: webhook_queue_hold_new(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_queue_hold_new(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_queue_hold_new() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_queue_hold_new() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_held uuid[] := array(select public.webhook_held_rules(array(select distinct n.routing_rule_id from new_rows n)));
+  v_held uuid[] := array(select webhooks_private.webhook_held_rules(array(select distinct n.routing_rule_id from new_rows n)));
 begin
   if cardinality(v_held) > 0 then
     update public.webhook_queue q
@@ -2391,10 +2456,10 @@ $$;
 
 
 --
--- Name: webhook_queue_outcomes(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_queue_outcomes(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_queue_outcomes() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_queue_outcomes() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2453,7 +2518,7 @@ begin
     and c.auto_pause_after_failures is not null
     and c.consecutive_failures >= c.auto_pause_after_failures;
 
-  v_held := array(select public.webhook_held_rules(
+  v_held := array(select webhooks_private.webhook_held_rules(
     array(select distinct n.routing_rule_id from new_rows n where n.status = 'pending')));
   if cardinality(v_held) > 0 then
     update public.webhook_queue q
@@ -2470,38 +2535,16 @@ $$;
 
 
 --
--- Name: webhook_queue_summary(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_refresh_held(uuid[]); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_queue_summary() RETURNS TABLE(status public.webhook_queue_status, deliveries bigint, due_now bigint, oldest_scheduled_at timestamp with time zone, next_scheduled_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select s.status,
-         count(q.id),
-         count(q.id) filter (
-           where (q.status = 'pending' and q.scheduled_at <= now())
-              or (q.status = 'processing' and q.lease_expires_at <= now())),
-         min(q.scheduled_at),
-         min(q.scheduled_at) filter (where q.status = 'pending' and q.scheduled_at > now())
-  from unnest(enum_range(null::public.webhook_queue_status)) as s(status)
-  left join public.webhook_queue q on q.status = s.status
-  group by s.status
-  order by s.status
-$$;
-
-
---
--- Name: webhook_refresh_held(uuid[]); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_refresh_held(rule_ids uuid[]) RETURNS void
+CREATE FUNCTION webhooks_private.webhook_refresh_held(rule_ids uuid[]) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   -- Arrays, not subqueries: the planner then reads the rules' rows by index.
-  v_held uuid[] := array(select public.webhook_held_rules(rule_ids));
+  v_held uuid[] := array(select webhooks_private.webhook_held_rules(rule_ids));
   v_free uuid[] := array(select r from unnest(rule_ids) as r where r <> all (v_held));
   released integer := 0;
 begin
@@ -2526,10 +2569,10 @@ $$;
 
 
 --
--- Name: webhook_replay_log(uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_replay_log(uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_replay_log(p_log_id uuid) RETURNS uuid
+CREATE FUNCTION webhooks_private.webhook_replay_log(p_log_id uuid) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2544,7 +2587,7 @@ begin
   if v_log.id is null then
     raise exception 'webhook log % not found', p_log_id using errcode = 'no_data_found';
   end if;
-  v_owner := public.webhook_hand_enqueue_owner(v_log.routing_rule_id);
+  v_owner := webhooks_private.webhook_hand_enqueue_owner(v_log.routing_rule_id);
 
   select q.webhook_id, q.payload into v_webhook_id, v_payload
   from public.webhook_queue q
@@ -2563,7 +2606,7 @@ begin
     v_log.routing_rule_id,
     1000,
     1,
-    public.webhook_max_attempts(v_log.routing_rule_id),
+    webhooks_private.webhook_max_attempts(v_log.routing_rule_id),
     now(),
     coalesce(v_log.request_body, v_payload),
     v_log.id,
@@ -2576,15 +2619,15 @@ $$;
 
 
 --
--- Name: webhook_require_rule(uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_require_rule(uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_require_rule(p_routing_rule_id uuid) RETURNS void
+CREATE FUNCTION webhooks_private.webhook_require_rule(p_routing_rule_id uuid) RETURNS void
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
-  if p_routing_rule_id is null or not public.webhook_rule_visible(p_routing_rule_id) then
+  if p_routing_rule_id is null or not webhooks_private.webhook_rule_visible(p_routing_rule_id) then
     raise exception 'routing rule % not found', p_routing_rule_id
       using errcode = 'no_data_found', hint = 'Pass the id of one of your routing rules.';
   end if;
@@ -2593,11 +2636,11 @@ $$;
 
 
 --
--- Name: webhook_routing_rules_limits(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_routing_rules_limits(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_routing_rules_limits() RETURNS trigger
-    LANGUAGE plpgsql
+CREATE FUNCTION webhooks_private.webhook_routing_rules_limits() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
@@ -2608,7 +2651,7 @@ begin
     field := 'webhook_url';
     problem := format('webhook_url is %s characters long; at most 2048', length(new.webhook_url));
   else
-    problem := public.webhook_json_problem(new.condition, 65536);
+    problem := webhooks_private.webhook_json_problem(new.condition, 65536);
     field := 'condition';
     problem := 'condition ' || problem;
   end if;
@@ -2622,10 +2665,10 @@ $$;
 
 
 --
--- Name: webhook_rule_visible(uuid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_rule_visible(uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) RETURNS boolean
+CREATE FUNCTION webhooks_private.webhook_rule_visible(p_routing_rule_id uuid) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2634,31 +2677,31 @@ CREATE FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) RETURNS bool
     from public.routing_rules r
     join public.funnels f on f.id = r.funnel_id
     where r.id = p_routing_rule_id
-      and (public.webhook_caller_is_admin() or f.owner_id = (select auth.uid()))
+      and (webhooks_private.webhook_caller_is_admin() or f.owner_id = (select auth.uid()))
   )
 $$;
 
 
 --
--- Name: webhook_rules_hold_changed(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_rules_hold_changed(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_rules_hold_changed() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_rules_hold_changed() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
-  perform public.webhook_refresh_held(array[new.id]);
+  perform webhooks_private.webhook_refresh_held(array[new.id]);
   return null;
 end;
 $$;
 
 
 --
--- Name: webhook_secret_problem(text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_secret_problem(text); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_secret_problem(secret text) RETURNS text
+CREATE FUNCTION webhooks_private.webhook_secret_problem(secret text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
     AS $_$
@@ -2689,10 +2732,10 @@ $_$;
 
 
 --
--- Name: webhook_stats_add_inserted(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_stats_add_inserted(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_stats_add_inserted() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_stats_add_inserted() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2719,10 +2762,10 @@ $$;
 
 
 --
--- Name: webhook_stats_clear(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_stats_clear(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_stats_clear() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_stats_clear() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2734,10 +2777,10 @@ $$;
 
 
 --
--- Name: webhook_stats_for_rule(uuid, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_stats_for_rule(uuid, integer); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer) RETURNS TABLE(total_calls bigint, success_calls bigint, failed_calls bigint, avg_duration_ms numeric, success_rate numeric)
+CREATE FUNCTION webhooks_private.webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer) RETURNS TABLE(total_calls bigint, success_calls bigint, failed_calls bigint, avg_duration_ms numeric, success_rate numeric)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2789,10 +2832,10 @@ $$;
 
 
 --
--- Name: webhook_stats_move_updated(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_stats_move_updated(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_stats_move_updated() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_stats_move_updated() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2827,39 +2870,10 @@ $$;
 
 
 --
--- Name: webhook_stats_rebuild(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_stats_remove_deleted(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_stats_rebuild() RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  written bigint;
-begin
-  lock table public.webhook_logs in share mode;
-  delete from public.webhook_stats_hourly;
-  insert into public.webhook_stats_hourly
-    (routing_rule_id, hour, total_calls, success_calls, duration_sum, duration_count)
-  select l.routing_rule_id,
-         date_trunc('hour', l.created_at, 'UTC'),
-         count(*),
-         count(*) filter (where l.status = 'success'),
-         coalesce(sum(l.duration_ms), 0),
-         count(l.duration_ms)
-  from public.webhook_logs l
-  group by 1, 2;
-  get diagnostics written = row_count;
-  return written;
-end;
-$$;
-
-
---
--- Name: webhook_stats_remove_deleted(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.webhook_stats_remove_deleted() RETURNS trigger
+CREATE FUNCTION webhooks_private.webhook_stats_remove_deleted() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2908,10 +2922,10 @@ $$;
 
 
 --
--- Name: webhook_take_tokens(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: webhook_take_tokens(uuid[]); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
-CREATE FUNCTION public.webhook_take_tokens(picked uuid[]) RETURNS uuid[]
+CREATE FUNCTION webhooks_private.webhook_take_tokens(picked uuid[]) RETURNS uuid[]
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -3454,126 +3468,126 @@ CREATE INDEX webhook_queue_webhook_log_id_idx ON public.webhook_queue USING btre
 -- Name: funnels funnels_webhook_hold; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER funnels_webhook_hold AFTER UPDATE OF status ON public.funnels FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION public.webhook_funnels_hold_changed();
+CREATE TRIGGER funnels_webhook_hold AFTER UPDATE OF status ON public.funnels FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION webhooks_private.webhook_funnels_hold_changed();
 
 
 --
 -- Name: leads leads_enqueue_webhooks; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER leads_enqueue_webhooks AFTER INSERT ON public.leads REFERENCING NEW TABLE AS new_leads FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_enqueue_new_leads();
+CREATE TRIGGER leads_enqueue_webhooks AFTER INSERT ON public.leads REFERENCING NEW TABLE AS new_leads FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_enqueue_new_leads();
 
 
 --
 -- Name: routing_rules routing_rules_webhook_hold; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER routing_rules_webhook_hold AFTER UPDATE OF is_active, funnel_id ON public.routing_rules FOR EACH ROW WHEN (((old.is_active IS DISTINCT FROM new.is_active) OR (old.funnel_id IS DISTINCT FROM new.funnel_id))) EXECUTE FUNCTION public.webhook_rules_hold_changed();
+CREATE TRIGGER routing_rules_webhook_hold AFTER UPDATE OF is_active, funnel_id ON public.routing_rules FOR EACH ROW WHEN (((old.is_active IS DISTINCT FROM new.is_active) OR (old.funnel_id IS DISTINCT FROM new.funnel_id))) EXECUTE FUNCTION webhooks_private.webhook_rules_hold_changed();
 
 
 --
 -- Name: webhook_configs webhook_configs_inserted_paused; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_configs_inserted_paused AFTER INSERT ON public.webhook_configs FOR EACH ROW WHEN ((new.paused_at IS NOT NULL)) EXECUTE FUNCTION public.webhook_configs_pause_changed();
+CREATE TRIGGER webhook_configs_inserted_paused AFTER INSERT ON public.webhook_configs FOR EACH ROW WHEN ((new.paused_at IS NOT NULL)) EXECUTE FUNCTION webhooks_private.webhook_configs_pause_changed();
 
 
 --
 -- Name: webhook_configs webhook_configs_keep_previous_secret; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_configs_keep_previous_secret BEFORE UPDATE OF signing_secret ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_keep_previous_secret();
+CREATE TRIGGER webhook_configs_keep_previous_secret BEFORE UPDATE OF signing_secret ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION webhooks_private.webhook_configs_keep_previous_secret();
 
 
 --
 -- Name: webhook_configs webhook_configs_limits; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_configs_limits BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_limits();
+CREATE TRIGGER webhook_configs_limits BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION webhooks_private.webhook_configs_limits();
 
 
 --
 -- Name: webhook_configs webhook_configs_pause_changed; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_configs_pause_changed AFTER UPDATE OF paused_at ON public.webhook_configs FOR EACH ROW WHEN ((old.paused_at IS DISTINCT FROM new.paused_at)) EXECUTE FUNCTION public.webhook_configs_pause_changed();
+CREATE TRIGGER webhook_configs_pause_changed AFTER UPDATE OF paused_at ON public.webhook_configs FOR EACH ROW WHEN ((old.paused_at IS DISTINCT FROM new.paused_at)) EXECUTE FUNCTION webhooks_private.webhook_configs_pause_changed();
 
 
 --
 -- Name: webhook_configs webhook_configs_validate; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_configs_validate BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_validate();
+CREATE TRIGGER webhook_configs_validate BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION webhooks_private.webhook_configs_validate();
 
 
 --
 -- Name: webhook_configs webhook_configs_validate_breaker; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_configs_validate_breaker BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION public.webhook_configs_validate_breaker();
+CREATE TRIGGER webhook_configs_validate_breaker BEFORE INSERT OR UPDATE ON public.webhook_configs FOR EACH ROW EXECUTE FUNCTION webhooks_private.webhook_configs_validate_breaker();
 
 
 --
 -- Name: leads webhook_leads_limits; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_leads_limits BEFORE INSERT OR UPDATE OF data ON public.leads FOR EACH ROW WHEN (((pg_column_size(new.data) >= 516) OR (pg_column_compression(new.data) IS NOT NULL))) EXECUTE FUNCTION public.webhook_leads_limits();
+CREATE TRIGGER webhook_leads_limits BEFORE INSERT OR UPDATE OF data ON public.leads FOR EACH ROW WHEN (((pg_column_size(new.data) >= 516) OR (pg_column_compression(new.data) IS NOT NULL))) EXECUTE FUNCTION webhooks_private.webhook_leads_limits();
 
 
 --
 -- Name: webhook_queue webhook_queue_default_webhook_id; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_queue_default_webhook_id BEFORE INSERT ON public.webhook_queue FOR EACH ROW WHEN ((new.webhook_id IS NULL)) EXECUTE FUNCTION public.webhook_queue_default_webhook_id();
+CREATE TRIGGER webhook_queue_default_webhook_id BEFORE INSERT ON public.webhook_queue FOR EACH ROW WHEN ((new.webhook_id IS NULL)) EXECUTE FUNCTION webhooks_private.webhook_queue_default_webhook_id();
 
 
 --
 -- Name: webhook_queue webhook_queue_hold_new; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_queue_hold_new AFTER INSERT ON public.webhook_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_queue_hold_new();
+CREATE TRIGGER webhook_queue_hold_new AFTER INSERT ON public.webhook_queue REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_queue_hold_new();
 
 
 --
 -- Name: webhook_queue webhook_queue_outcomes; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_queue_outcomes AFTER UPDATE ON public.webhook_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_queue_outcomes();
+CREATE TRIGGER webhook_queue_outcomes AFTER UPDATE ON public.webhook_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_queue_outcomes();
 
 
 --
 -- Name: routing_rules webhook_routing_rules_limits; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_routing_rules_limits BEFORE INSERT OR UPDATE OF webhook_url, condition ON public.routing_rules FOR EACH ROW EXECUTE FUNCTION public.webhook_routing_rules_limits();
+CREATE TRIGGER webhook_routing_rules_limits BEFORE INSERT OR UPDATE OF webhook_url, condition ON public.routing_rules FOR EACH ROW EXECUTE FUNCTION webhooks_private.webhook_routing_rules_limits();
 
 
 --
 -- Name: webhook_logs webhook_stats_add_inserted; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_stats_add_inserted AFTER INSERT ON public.webhook_logs REFERENCING NEW TABLE AS inserted_logs FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_stats_add_inserted();
+CREATE TRIGGER webhook_stats_add_inserted AFTER INSERT ON public.webhook_logs REFERENCING NEW TABLE AS inserted_logs FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_stats_add_inserted();
 
 
 --
 -- Name: webhook_logs webhook_stats_clear; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_stats_clear AFTER TRUNCATE ON public.webhook_logs FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_stats_clear();
+CREATE TRIGGER webhook_stats_clear AFTER TRUNCATE ON public.webhook_logs FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_stats_clear();
 
 
 --
 -- Name: webhook_logs webhook_stats_move_updated; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_stats_move_updated AFTER UPDATE ON public.webhook_logs FOR EACH ROW WHEN (((old.routing_rule_id IS DISTINCT FROM new.routing_rule_id) OR (old.created_at IS DISTINCT FROM new.created_at) OR (old.status IS DISTINCT FROM new.status) OR (old.duration_ms IS DISTINCT FROM new.duration_ms))) EXECUTE FUNCTION public.webhook_stats_move_updated();
+CREATE TRIGGER webhook_stats_move_updated AFTER UPDATE ON public.webhook_logs FOR EACH ROW WHEN (((old.routing_rule_id IS DISTINCT FROM new.routing_rule_id) OR (old.created_at IS DISTINCT FROM new.created_at) OR (old.status IS DISTINCT FROM new.status) OR (old.duration_ms IS DISTINCT FROM new.duration_ms))) EXECUTE FUNCTION webhooks_private.webhook_stats_move_updated();
 
 
 --
 -- Name: webhook_logs webhook_stats_remove_deleted; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_stats_remove_deleted AFTER DELETE ON public.webhook_logs REFERENCING OLD TABLE AS deleted_logs FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_stats_remove_deleted();
+CREATE TRIGGER webhook_stats_remove_deleted AFTER DELETE ON public.webhook_logs REFERENCING OLD TABLE AS deleted_logs FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_stats_remove_deleted();
 
 
 --
@@ -3788,28 +3802,28 @@ ALTER TABLE public.webhook_configs ENABLE ROW LEVEL SECURITY;
 -- Name: webhook_configs webhook_configs_owner_delete; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_configs_owner_delete ON public.webhook_configs FOR DELETE TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_configs_owner_delete ON public.webhook_configs FOR DELETE TO authenticated USING ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
 -- Name: webhook_configs webhook_configs_owner_insert; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_configs_owner_insert ON public.webhook_configs FOR INSERT TO authenticated WITH CHECK ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_configs_owner_insert ON public.webhook_configs FOR INSERT TO authenticated WITH CHECK ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
 -- Name: webhook_configs webhook_configs_owner_select; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_configs_owner_select ON public.webhook_configs FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_configs_owner_select ON public.webhook_configs FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
 -- Name: webhook_configs webhook_configs_owner_update; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_configs_owner_update ON public.webhook_configs FOR UPDATE TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids))) WITH CHECK ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_configs_owner_update ON public.webhook_configs FOR UPDATE TO authenticated USING ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids))) WITH CHECK ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
@@ -3822,7 +3836,7 @@ ALTER TABLE public.webhook_events ENABLE ROW LEVEL SECURITY;
 -- Name: webhook_events webhook_events_owner_select; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_events_owner_select ON public.webhook_events FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_events_owner_select ON public.webhook_events FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
@@ -3835,7 +3849,7 @@ ALTER TABLE public.webhook_logs ENABLE ROW LEVEL SECURITY;
 -- Name: webhook_logs webhook_logs_owner_select; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_logs_owner_select ON public.webhook_logs FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_logs_owner_select ON public.webhook_logs FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
@@ -3848,7 +3862,7 @@ ALTER TABLE public.webhook_queue ENABLE ROW LEVEL SECURITY;
 -- Name: webhook_queue webhook_queue_owner_select; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_queue_owner_select ON public.webhook_queue FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_queue_owner_select ON public.webhook_queue FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
@@ -3873,7 +3887,7 @@ ALTER TABLE public.webhook_stats_hourly ENABLE ROW LEVEL SECURITY;
 -- Name: webhook_stats_hourly webhook_stats_hourly_owner_select; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY webhook_stats_hourly_owner_select ON public.webhook_stats_hourly FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT public.webhook_my_rule_ids() AS webhook_my_rule_ids)));
+CREATE POLICY webhook_stats_hourly_owner_select ON public.webhook_stats_hourly FOR SELECT TO authenticated USING ((routing_rule_id IN ( SELECT webhooks_private.webhook_my_rule_ids() AS webhook_my_rule_ids)));
 
 
 --
@@ -3886,27 +3900,6 @@ GRANT USAGE ON SCHEMA public TO service_role;
 
 
 --
--- Name: FUNCTION api_act_as(p_user_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_act_as(p_user_id uuid) FROM PUBLIC;
-
-
---
--- Name: FUNCTION api_caller(p_scope text, p_endpoint text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_caller(p_scope text, p_endpoint text) FROM PUBLIC;
-
-
---
--- Name: FUNCTION api_caller_uncounted(p_scope text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_caller_uncounted(p_scope text) FROM PUBLIC;
-
-
---
 -- Name: FUNCTION api_cancel_webhook_deliveries(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3914,27 +3907,6 @@ REVOKE ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid
 GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO anon;
 GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.api_cancel_webhook_deliveries(routing_rule_id uuid) TO service_role;
-
-
---
--- Name: FUNCTION api_config_view(p_routing_rule_id uuid, p_show_secret boolean); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) FROM PUBLIC;
-
-
---
--- Name: FUNCTION api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb) FROM PUBLIC;
-
-
---
--- Name: FUNCTION api_key_authenticate(p_scope text, p_endpoint text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_key_authenticate(p_scope text, p_endpoint text) FROM PUBLIC;
 
 
 --
@@ -3958,13 +3930,6 @@ GRANT ALL ON FUNCTION public.api_replay_webhook(log_id uuid) TO service_role;
 
 
 --
--- Name: FUNCTION api_require_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
-
-
---
 -- Name: FUNCTION api_send_test_webhook(routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
 --
 
@@ -3982,13 +3947,6 @@ REVOKE ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, pa
 GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO anon;
 GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.api_update_webhook_config(routing_rule_id uuid, patch jsonb) TO service_role;
-
-
---
--- Name: FUNCTION api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
 
 
 --
@@ -4226,12 +4184,12 @@ GRANT ALL ON FUNCTION public.send_test_webhook(routing_rule_id uuid) TO service_
 
 
 --
--- Name: FUNCTION webhook_headers_problem(headers jsonb); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION webhook_headers_problem(headers jsonb); Type: ACL; Schema: webhooks_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) TO authenticated;
-GRANT ALL ON FUNCTION public.webhook_headers_problem(headers jsonb) TO service_role;
+REVOKE ALL ON FUNCTION webhooks_private.webhook_headers_problem(headers jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION webhooks_private.webhook_headers_problem(headers jsonb) TO authenticated;
+GRANT ALL ON FUNCTION webhooks_private.webhook_headers_problem(headers jsonb) TO service_role;
 
 
 --
@@ -4249,52 +4207,6 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_configs TO authenticated;
 REVOKE ALL ON FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.update_webhook_config(routing_rule_id uuid, patch jsonb) TO service_role;
-
-
---
--- Name: FUNCTION webhook_caller_is_admin(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_caller_is_admin() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_configs_keep_previous_secret(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_configs_keep_previous_secret() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_configs_keep_previous_secret() TO service_role;
-
-
---
--- Name: FUNCTION webhook_configs_limits(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_configs_limits() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_configs_limits() TO service_role;
-
-
---
--- Name: FUNCTION webhook_configs_pause_changed(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_configs_pause_changed() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_configs_validate(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_configs_validate() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_configs_validate() TO service_role;
-
-
---
--- Name: FUNCTION webhook_configs_validate_breaker(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_configs_validate_breaker() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_configs_validate_breaker() TO service_role;
 
 
 --
@@ -4322,65 +4234,11 @@ GRANT ALL ON FUNCTION public.webhook_effective_config(routing_rule_id uuid) TO s
 
 
 --
--- Name: FUNCTION webhook_enqueue_new_leads(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_enqueue_new_leads() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_funnels_hold_changed(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_funnels_hold_changed() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_hand_enqueue_owner(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_hand_enqueue_owner(p_routing_rule_id uuid) FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_held_rules(rule_ids uuid[]); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_held_rules(rule_ids uuid[]) FROM PUBLIC;
-
-
---
 -- Name: FUNCTION webhook_held_summary(); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.webhook_held_summary() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_held_summary() TO service_role;
-
-
---
--- Name: FUNCTION webhook_json_deeper_than(value jsonb, max_depth integer); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) TO authenticated;
-GRANT ALL ON FUNCTION public.webhook_json_deeper_than(value jsonb, max_depth integer) TO service_role;
-
-
---
--- Name: FUNCTION webhook_json_problem(value jsonb, max_bytes integer); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) TO authenticated;
-GRANT ALL ON FUNCTION public.webhook_json_problem(value jsonb, max_bytes integer) TO service_role;
-
-
---
--- Name: FUNCTION webhook_leads_limits(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_leads_limits() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_leads_limits() TO service_role;
 
 
 --
@@ -4392,137 +4250,11 @@ GRANT ALL ON FUNCTION public.webhook_log_search(routing_rule_id uuid, status tex
 
 
 --
--- Name: FUNCTION webhook_max_attempts(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_max_attempts(p_routing_rule_id uuid) FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_max_retry_delay_ms(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_max_retry_delay_ms() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_max_retry_delay_ms() TO service_role;
-
-
---
--- Name: FUNCTION webhook_my_rule_ids(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_my_rule_ids() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_my_rule_ids() TO authenticated;
-GRANT ALL ON FUNCTION public.webhook_my_rule_ids() TO service_role;
-
-
---
--- Name: FUNCTION webhook_queue_default_webhook_id(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_queue_default_webhook_id() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_queue_default_webhook_id() TO service_role;
-
-
---
--- Name: FUNCTION webhook_queue_hold_new(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_queue_hold_new() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_queue_outcomes(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_queue_outcomes() FROM PUBLIC;
-
-
---
 -- Name: FUNCTION webhook_queue_summary(); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.webhook_queue_summary() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.webhook_queue_summary() TO service_role;
-
-
---
--- Name: FUNCTION webhook_refresh_held(rule_ids uuid[]); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_refresh_held(rule_ids uuid[]) FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_replay_log(p_log_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_replay_log(p_log_id uuid) FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_require_rule(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_require_rule(p_routing_rule_id uuid) FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_routing_rules_limits(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_routing_rules_limits() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_routing_rules_limits() TO service_role;
-
-
---
--- Name: FUNCTION webhook_rule_visible(p_routing_rule_id uuid); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_rule_visible(p_routing_rule_id uuid) FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_rules_hold_changed(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_rules_hold_changed() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_secret_problem(secret text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_secret_problem(secret text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.webhook_secret_problem(secret text) TO authenticated;
-GRANT ALL ON FUNCTION public.webhook_secret_problem(secret text) TO service_role;
-
-
---
--- Name: FUNCTION webhook_stats_add_inserted(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_stats_add_inserted() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_stats_clear(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_stats_clear() FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION webhook_stats_move_updated(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.webhook_stats_move_updated() FROM PUBLIC;
 
 
 --
@@ -4534,17 +4266,284 @@ GRANT ALL ON FUNCTION public.webhook_stats_rebuild() TO service_role;
 
 
 --
--- Name: FUNCTION webhook_stats_remove_deleted(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION api_act_as(p_user_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.webhook_stats_remove_deleted() FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhooks_private.api_act_as(p_user_id uuid) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION webhook_take_tokens(picked uuid[]); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION api_caller(p_scope text, p_endpoint text); Type: ACL; Schema: webhooks_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.webhook_take_tokens(picked uuid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhooks_private.api_caller(p_scope text, p_endpoint text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_caller_uncounted(p_scope text); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.api_caller_uncounted(p_scope text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_config_view(p_routing_rule_id uuid, p_show_secret boolean); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.api_config_view(p_routing_rule_id uuid, p_show_secret boolean) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.api_http_error(p_status integer, p_code text, p_message text, p_hint text, p_headers jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_key_authenticate(p_scope text, p_endpoint text); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.api_key_authenticate(p_scope text, p_endpoint text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_require_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.api_require_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.api_user_owns_rule(p_user_id uuid, p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_caller_is_admin(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_caller_is_admin() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_configs_keep_previous_secret(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_configs_keep_previous_secret() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_configs_limits(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_configs_limits() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_configs_pause_changed(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_configs_pause_changed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_configs_validate(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_configs_validate() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_configs_validate_breaker(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_configs_validate_breaker() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_enqueue_new_leads(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_enqueue_new_leads() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_funnels_hold_changed(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_funnels_hold_changed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_hand_enqueue_owner(p_routing_rule_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_hand_enqueue_owner(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_held_rules(rule_ids uuid[]); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_held_rules(rule_ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_json_deeper_than(value jsonb, max_depth integer); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_json_deeper_than(value jsonb, max_depth integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_json_problem(value jsonb, max_bytes integer); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_json_problem(value jsonb, max_bytes integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_leads_limits(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_leads_limits() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_max_attempts(p_routing_rule_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_max_attempts(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_max_retry_delay_ms(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_max_retry_delay_ms() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_my_rule_ids(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_my_rule_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION webhooks_private.webhook_my_rule_ids() TO authenticated;
+
+
+--
+-- Name: FUNCTION webhook_queue_default_webhook_id(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_default_webhook_id() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_queue_hold_new(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_hold_new() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_queue_outcomes(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_outcomes() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_refresh_held(rule_ids uuid[]); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_refresh_held(rule_ids uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_replay_log(p_log_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_replay_log(p_log_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_require_rule(p_routing_rule_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_require_rule(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_routing_rules_limits(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_routing_rules_limits() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_rule_visible(p_routing_rule_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_rule_visible(p_routing_rule_id uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_rules_hold_changed(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_rules_hold_changed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_secret_problem(secret text); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_secret_problem(secret text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_add_inserted(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_stats_add_inserted() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_clear(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_stats_clear() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_stats_for_rule(p_routing_rule_id uuid, p_days integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_move_updated(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_stats_move_updated() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_stats_remove_deleted(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_stats_remove_deleted() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_take_tokens(picked uuid[]); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_take_tokens(picked uuid[]) FROM PUBLIC;
 
 
 --

@@ -12,7 +12,7 @@ import re
 from sidecar.errors import SidecarError
 
 SECRET_PREFIX = "whsec_"
-# The format supabase/migrations/20261202130000_input_limits.sql `webhook_secret_problem`
+# The format `webhooks_private.webhook_secret_problem` (supabase/migrations/20261202130000_input_limits.sql)
 # checks too (tests/db/test_input_limits.py feeds both the same strings).
 MAX_SECRET_CHARS = 94
 MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64

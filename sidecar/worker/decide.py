@@ -17,7 +17,7 @@ from sidecar.domain import AttemptStatus, Job, Outcome
 JITTER_FRACTION = 0.10
 RETRY_AFTER_CAP_S = 3600.0
 # 30 days. supabase/migrations/20261202100000_record_delay_cap.sql clamps to the same
-# value (public.webhook_max_retry_delay_ms()); tests/db/test_retry_cap.py binds the two.
+# value (webhooks_private.webhook_max_retry_delay_ms()); tests/db/test_retry_cap.py binds the two.
 MAX_RETRY_DELAY_MS = 30 * 24 * 3600 * 1000
 
 

@@ -35,9 +35,9 @@ KEY_AUTHENTICATED = [
 ]
 
 
-async def _can_execute(db: asyncpg.Connection, role: str, signature: str) -> bool:
+async def _can_execute(db: asyncpg.Connection, role: str, signature: str, schema: str = "public") -> bool:
     return await db.fetchval("select has_function_privilege($1, $2::regprocedure, 'execute')",
-                             role, f"public.{signature}")
+                             role, f"{schema}.{signature}")
 
 
 @pytest.mark.parametrize("signature", INTERNAL)
@@ -63,7 +63,7 @@ async def test_key_authenticated_functions_are_open_to_every_api_role(db: asyncp
 async def test_no_function_of_ours_is_executable_by_public(db: asyncpg.Connection) -> None:
     rows = await db.fetch(
         "select p.oid::regprocedure::text as f from pg_proc p"
-        " where p.pronamespace = 'public'::regnamespace"
+        " where p.pronamespace in ('public'::regnamespace, 'webhooks_private'::regnamespace)"
         " and (p.proacl is null or exists (select 1 from aclexplode(p.proacl) a"
         "      where a.grantee = 0 and a.privilege_type = 'EXECUTE'))"
     )
@@ -75,13 +75,13 @@ async def test_helpers_are_not_executable_by_api_roles(db: asyncpg.Connection) -
                       "api_key_authenticate(text,text)", "api_http_error(integer,text,text,text,jsonb)",
                       "webhook_rule_visible(uuid)", "webhook_caller_is_admin()"):
         for role in ("anon", "authenticated", "service_role"):
-            assert not await _can_execute(db, role, signature), (signature, role)
+            assert not await _can_execute(db, role, signature, "webhooks_private"), (signature, role)
 
 
 async def test_security_definer_functions_pin_an_empty_search_path(db: asyncpg.Connection) -> None:
     rows = await db.fetch(
         "select p.oid::regprocedure::text as f, p.proconfig from pg_proc p"
-        " where p.pronamespace = 'public'::regnamespace and p.prosecdef"
+        " where p.pronamespace in ('public'::regnamespace, 'webhooks_private'::regnamespace) and p.prosecdef"
     )
     assert len(rows) > 10
     assert [r["f"] for r in rows if "search_path=\"\"" not in (r["proconfig"] or [])] == []

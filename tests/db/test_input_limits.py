@@ -34,7 +34,7 @@ SECRETS = [
 
 async def test_sql_and_python_agree_on_every_signing_secret(db: asyncpg.Connection) -> None:
     for secret in SECRETS:
-        sql = await db.fetchval("select public.webhook_secret_problem($1)", secret)
+        sql = await db.fetchval("select webhooks_private.webhook_secret_problem($1)", secret)
         python = secret_problem(secret)
         assert (sql is None) == (python is None), (secret[:100], sql, python)
         if python is None:

@@ -10,7 +10,7 @@ from tests.db.conftest import World, add_lead, claim, record, result
 
 
 async def test_the_sql_cap_is_the_python_cap(db: asyncpg.Connection) -> None:
-    assert await db.fetchval("select public.webhook_max_retry_delay_ms()") == MAX_RETRY_DELAY_MS == 30 * 86_400_000
+    assert await db.fetchval("select webhooks_private.webhook_max_retry_delay_ms()") == MAX_RETRY_DELAY_MS == 30 * 86_400_000
 
 
 @pytest.mark.parametrize("retry_in_ms", [MAX_RETRY_DELAY_MS + 1, 86_400_000 * 10**9, 10**30, 1e300])

@@ -318,4 +318,4 @@ async def test_owners_read_only_their_buckets_and_nobody_writes_them(
                      "webhook_stats_move_updated()", "webhook_stats_clear()", "webhook_stats_for_rule(uuid, integer)"):
         for role in ("anon", "authenticated", "service_role"):
             assert not await db.fetchval("select has_function_privilege($1, $2::regprocedure, 'execute')",
-                                         role, f"public.{function}")
+                                         role, f"webhooks_private.{function}")

@@ -21,10 +21,10 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "supabase" / "migrations"
 
 
 def newest_definition(function: str) -> str:
-    """The body of the last `create or replace function public.<function>` across the migrations."""
-    pattern = re.compile(rf"create or replace function public\.{function}\(.*?\n\$\$;", re.DOTALL)
+    """The body of the last `create or replace function` of `function`, in public or webhooks_private."""
+    pattern = re.compile(rf"create or replace function (?:public|webhooks_private)\.{function}\(.*?\n\$\$;", re.DOTALL)
     found = [m.group(0) for path in sorted(MIGRATIONS.glob("*.sql")) for m in pattern.finditer(path.read_text())]
-    assert found, f"no migration defines public.{function}"
+    assert found, f"no migration defines {function}"
     return found[-1]
 
 

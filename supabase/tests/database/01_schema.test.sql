@@ -55,7 +55,7 @@ select has_index('public', 'webhook_queue', 'webhook_queue_lease_idx', array['le
                  'index on leases of processing work');
 select has_index('public', 'webhook_logs', 'webhook_logs_routing_rule_id_created_at_id_idx',
                  array['routing_rule_id', 'created_at', 'id'], 'logs by rule and time, keyset order');
-select trigger_is('public', 'leads', 'leads_enqueue_webhooks', 'public', 'webhook_enqueue_new_leads',
+select trigger_is('public', 'leads', 'leads_enqueue_webhooks', 'webhooks_private', 'webhook_enqueue_new_leads',
                   'lead inserts enqueue deliveries');
 select is((select value from public.webhook_settings where key = 'log_retention_days'), '30'::jsonb,
           'logs are kept 30 days by default');
