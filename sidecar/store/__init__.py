@@ -244,12 +244,25 @@ def plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return json_time(value)
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+def json_time(moment: datetime) -> str:
+    """A time written as Postgres writes a timestamptz in JSON (no trailing zeros in the fraction).
+
+    Rows reach readers both as asyncpg values and as jsonb the database rendered; one
+    instant must read the same either way (`2026-12-03T10:01:02.12345+00:00`).
+    """
+    text = moment.isoformat()
+    if not moment.microsecond:
+        return text
+    head, _, rest = text.partition(".")
+    return f"{head}.{rest[:6].rstrip('0')}{rest[6:]}"
 
 
 def plain_row(row: Mapping[str, Any]) -> Row:
