@@ -37,10 +37,14 @@ class Lines:
         # With no more runners than one host may have, the host cap can never bind.
         self.capped = per_host < concurrency
         self._waiting: deque[Claimed] = deque()
+        self._ids: set[UUID] = set()
         self._on_short_line = on_short_line
 
     def __len__(self) -> int:
         return len(self._waiting)
+
+    def __contains__(self, queue_id: UUID) -> bool:
+        return queue_id in self._ids
 
     def hold(self, job: Job, host: str, claimed_at: float, lease_s: int) -> bool:
         """Queue a claimed job to wait for a runner; False (not held) when its host's line is full."""
@@ -49,6 +53,7 @@ class Lines:
                 return False
             self.hosts.queued(host)
         self._waiting.append(Claimed(job, claimed_at, lease_s, host))
+        self._ids.add(job.queue_id)
         return True
 
     def trim_slow(self, now: float) -> list[tuple[str, UUID]]:
@@ -66,6 +71,7 @@ class Lines:
             if over.get(claimed.host, 0) > 0:
                 over[claimed.host] -= 1
                 self.hosts.unqueued(claimed.host)
+                self._ids.discard(claimed.job.queue_id)
                 excess.append((claimed.host, claimed.job.queue_id))
             else:
                 kept.appendleft(claimed)
@@ -78,10 +84,13 @@ class Lines:
         if not waiting:
             return None
         if not self.capped:
-            return waiting.popleft()
+            first = waiting.popleft()
+            self._ids.discard(first.job.queue_id)
+            return first
         for index, claimed in enumerate(waiting):
             if self.hosts.has_room(claimed.host):
                 del waiting[index]
+                self._ids.discard(claimed.job.queue_id)
                 claimed.started_at = time.monotonic()
                 self.hosts.take(claimed.host, claimed.started_at)
                 if self.hosts.unqueued(claimed.host):
@@ -98,5 +107,6 @@ class Lines:
         """Empty the line (shutdown); the queue ids it held, to release."""
         ids = [claimed.job.queue_id for claimed in self._waiting]
         self._waiting.clear()
+        self._ids.clear()
         self.hosts.waiting.clear()
         return ids

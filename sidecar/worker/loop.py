@@ -286,7 +286,7 @@ class Worker:
             return 0, 0
         claimed_at = time.monotonic()
         lease_s = self.claim_lease_seconds()
-        jobs = await self._claim(room, lease_s)
+        jobs = self._not_held(await self._claim(room, lease_s))
         self._events.claimed(len(jobs), time.monotonic() - claimed_at)
         excess = [job for job in jobs if not self._hold(job, claimed_at, lease_s)]
         self._start_runners()
@@ -294,6 +294,22 @@ class Worker:
         # the slow host's backlog (deferred now) and reach other tenants' work.
         self._hand_back([(host_key(job.webhook_url), job.queue_id) for job in excess])
         return room, len(jobs)
+
+    def _not_held(self, jobs: list[Job]) -> list[Job]:
+        """Leave out deliveries this worker already holds.
+
+        A lease can expire while its delivery waits or is attempted here (a database
+        outage longer than the lease); the claim then hands it to the same worker id
+        again. The attempt under way (or to come) settles it: its result is recorded
+        under the new lease, so the second claim must neither start a second attempt
+        nor be handed back.
+        """
+        held = {job.queue_id for job in jobs if job.queue_id in self._state.running or job.queue_id in self._lines}
+        if not held:
+            return jobs
+        log.info("%d claimed deliveries are already held by this worker (their leases expired); left as they are",
+                 len(held))
+        return [job for job in jobs if job.queue_id not in held]
 
     async def _claim(self, room: int, lease_s: int) -> list[Job]:
         async for attempt in db_retrying(is_transient, before_sleep=self._claim_failed):

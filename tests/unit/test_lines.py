@@ -19,9 +19,11 @@ def test_without_a_binding_host_cap_jobs_start_in_claim_order() -> None:
     for job in jobs:
         assert lines.hold(job, "a:443", time.monotonic(), 60)
 
+    assert all(job.queue_id in lines for job in jobs)
     started = [lines.take_startable() for _ in range(3)]
 
     assert [c.job for c in started if c] == jobs
+    assert not any(job.queue_id in lines for job in jobs)  # started: held as running, not waiting
     assert lines.take_startable() is None and len(lines) == 0
 
 

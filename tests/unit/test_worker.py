@@ -315,3 +315,41 @@ def test_log_ids_are_distinct_random_version_4_uuids() -> None:
     parsed = [uuid.UUID(text) for text in ids]
     assert len(set(ids)) == len(ids)
     assert all(u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == text for u, text in zip(parsed, ids))
+
+
+class ReclaimingStore(MemoryStore):
+    """Hands the first job out again on later claims, as the database does once its lease expired."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__([job])
+        self.again = 3
+
+    async def claim(self, worker_id: str, max_jobs: int, lease_seconds: int,
+                    queue_ids: Sequence[uuid.UUID] | None = None) -> list[Job]:
+        jobs = await super().claim(worker_id, max_jobs, lease_seconds, queue_ids)
+        if not jobs and self.again and self.claimed:
+            self.again -= 1
+            return list(self.claimed.values())
+        return jobs
+
+
+@pytest.mark.parametrize("url, per_host", [("https://slow.example/hook", 1), ("https://slow.example/hook", 50)])
+async def test_a_delivery_claimed_again_while_this_worker_holds_it_is_attempted_and_recorded_once(
+    url: str, per_host: int
+) -> None:
+    job = make_job(url)
+    store = ReclaimingStore(job)
+    attempts = Attempts()
+    gate = attempts.hold(url)
+    worker = Worker(store, attempts, options(per_host_concurrency=per_host, poll_interval_s=0.01))  # type: ignore[arg-type]
+
+    running = asyncio.create_task(worker.run(once=True))
+    await attempts.any_started.wait()
+    while store.again:  # the same delivery comes back in the claims made while it is in flight
+        await asyncio.sleep(0.01)
+    gate.set()
+    summary = await running
+
+    assert attempts.started == [url]
+    assert [r.job.queue_id for r in store.recorded] == [job.queue_id]
+    assert (summary.attempts, store.deferred, store.released) == (1, [], [])
