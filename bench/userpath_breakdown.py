@@ -271,10 +271,10 @@ def whatif_lines(bench: Bench, user: list[userpath.UserRun], count: int, deliver
         "",
         f"bench/scenarios/recordcosts.py: {deliveries:,} ~1 KB leads per clone, claims of {claim_batch} and records "
         f"of {record_batch} successes (the user path's mean batch sizes above), one connection, {count} interleaved "
-        "rounds in rotated order, the schema as migrated three times a round; client wall time per delivery "
-        "(lower quartile of the calls) and WAL per delivery without full-page images. The first row is absolute "
-        "(median of its runs); the others are their median less it (negative: cheaper). Differences of a few "
-        "µs are within the noise of a shared machine; the WAL column is exact.",
+        "rounds in rotated order, the schema as migrated three times a round; server CPU per delivery (the "
+        "backend's /proc schedstat around each call, median of the calls) and WAL per delivery without full-page "
+        "images. The first row is absolute (median of its runs); the others are their median less it (negative: "
+        "cheaper). Differences of a couple of µs are within the noise; the WAL column is exact.",
         "",
         *recordcosts.deltas(tallies),
         "",

@@ -6,10 +6,10 @@ building the deliveries), then VACUUM ANALYZE and autovacuum off on the two queu
 tables, so every variant starts alike. One connection then does what the worker
 does: claim `claim_batch` at a time and record the claimed rows as successes in calls of
 `record_batch`, each result shaped like the sidecar's (headers and body copied from a real
-user-path log row). Measured per delivery: client wall time of claim and of record
-(127.0.0.1 round trip included, alike for every variant; the lower quartile of the calls,
-since on a shared machine interference only ever adds time) and WAL written over the loop
-without full-page images (pg_walinspect; which pages get one depends on when the last
+user-path log row). Measured per delivery: the server CPU of claim and of record (the
+backend's time on a CPU from /proc/<pid>/schedstat around each call, so waiting for a
+core on a shared machine does not count; the median over the calls), and WAL written
+over the loop without full-page images (pg_walinspect; which pages get one depends on when the last
 checkpoint was, and the harness holds checkpoints off while it runs). Variants run interleaved in rounds, each round in
 another order (rotated), with the schema as migrated run three times a round (first,
 middle, last); each variant is reported as the difference of its median over the rounds
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -181,10 +181,17 @@ async def _fill(conn: asyncpg.Connection, deliveries: int, after_fill: tuple[str
     await conn.execute("create extension if not exists pg_walinspect")
 
 
+def _on_cpu_s(pid: int) -> float:
+    """Seconds `pid` has spent on a CPU (schedstat's first field, in ns)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
 async def _timed(conn: asyncpg.Connection, sql: str, arg: object, *more: object) -> tuple[float, list[asyncpg.Record]]:
-    started = time.perf_counter()
+    """The backend's CPU seconds for one call, and its rows."""
+    pid = conn.get_server_pid()
+    started = _on_cpu_s(pid)
     rows = await conn.fetch(sql, arg, *more)
-    return time.perf_counter() - started, rows
+    return _on_cpu_s(pid) - started, rows
 
 
 async def drain(conn: asyncpg.Connection, template: Template, shape: Callable[[Result], Result],
@@ -209,12 +216,8 @@ async def drain(conn: asyncpg.Connection, template: Template, shape: Callable[[R
             break
     wal = await wal_by_record(conn, start, await conn.fetchval(WAL_LSN_SQL))
     written = sum(part.bytes - part.fpi_bytes for part in wal.values())
-    return Measured(lower_quartile(claims[WARM_UP_CALLS:] or claims) * 1e6,
-                    lower_quartile(records[WARM_UP_CALLS:] or records) * 1e6, written / max(done, 1))
-
-
-def lower_quartile(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=4)[0] if len(samples) > 1 else samples[0]
+    return Measured(statistics.median(claims[WARM_UP_CALLS:] or claims) * 1e6,
+                    statistics.median(records[WARM_UP_CALLS:] or records) * 1e6, written / max(done, 1))
 
 
 async def measure(bench: Bench, variant: WhatIf, template: Template, deliveries: int,
@@ -258,7 +261,7 @@ def _median_diff(rounds: list[Measured], base: list[Measured], pick: Callable[[M
 def deltas(tallies: list[Tally]) -> list[str]:
     """Markdown rows: each variant's median less the median of the first (as migrated)."""
     base = tallies[0].rounds
-    rows = ["| variant | claim µs/delivery | record µs/delivery | WAL bytes/delivery (no full pages) | note |",
+    rows = ["| variant | claim CPU µs/delivery | record CPU µs/delivery | WAL bytes/delivery (no full pages) | note |",
             "|---|---|---|---|---|"]
     first = tallies[0]
     rows.append(f"| {first.variant.name} | {statistics.median(m.claim_us for m in base):.1f} | "
