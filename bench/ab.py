@@ -1,6 +1,6 @@
 """Interleaved A/B throughput runs of the sidecar: settings, or another commit, side by side.
 
-    .venv/bin/python bench/ab.py [--rounds 3] [--deliveries 20000] VARIANT [VARIANT …]
+    .venv/bin/python bench/ab.py [--rounds 3] [--deliveries 20000] [--user-path] VARIANT [VARIANT …]
 
 A VARIANT is `label=` (the working tree as it is), `label=NAME:VALUE,…` (environment
 overrides, e.g. `debug=WEBHOOK_LOG_LEVEL:debug`) or `label=@REV` (the sidecar code of a
@@ -11,6 +11,13 @@ run --once`, rate from the first claim to the last completion. Prints per varian
 the median rate, every round's rate, and the median CPU per delivery of the
 process (start-up included). The machine may be shared: compare variants of the
 same run only.
+
+With --user-path every variant runs the user path instead (bench/scenarios/userpath.py:
+~1 KB leads inserted in one statement, default settings but WEBHOOK_CONCURRENCY=50, rate
+from process spawn to exit), and the CPU is the sidecar process's own (wait4); the
+median PostgreSQL CPU per delivery and the start-up time (spawn to first claim) are
+printed beside it. A variant's overrides apply on top, e.g.
+`perhost50=WEBHOOK_PER_HOST_CONCURRENCY:50`.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from receiver import Nginx  # noqa: E402
-from scenarios import endtoend  # noqa: E402
+from scenarios import endtoend, userpath  # noqa: E402
 from scenarios.common import REPO_DIR, Bench, bench_cluster  # noqa: E402
 
 
@@ -44,6 +51,8 @@ class Variant:
     prefix: list[str] | None = None
     rates: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
+    db_cpu_us: list[float] = field(default_factory=list)
+    startup_s: list[float] = field(default_factory=list)
 
 
 def parse_variant(text: str) -> Variant:
@@ -90,11 +99,32 @@ def run_round(bench: Bench, url: str, variants: list[Variant], deliveries: int, 
         variant.cpu_us.append(cpu_s / deliveries * 1e6)
 
 
+def run_user_round(bench: Bench, nginx: Nginx, variants: list[Variant], deliveries: int) -> None:
+    for variant in variants:
+        result = asyncio.run(userpath.user_run(bench, nginx.url, deliveries, prefix=variant.prefix,
+                                               extra_env=variant.env, receiver_pid=nginx.pid))
+        variant.rates.append(result.rate)
+        variant.cpu_us.append(result.per_delivery_us(result.sidecar_cpu_s))
+        variant.db_cpu_us.append(result.per_delivery_us(result.postgres_cpu_s))
+        variant.startup_s.append(result.first_claim - result.exited.launched)
+
+
+def describe(variant: Variant) -> str:
+    rounds = ", ".join(f"{rate:,.0f}" for rate in variant.rates)
+    text = (f"{variant.label:>12}: median {statistics.median(variant.rates):,.0f}/s [{rounds}], "
+            f"CPU {statistics.median(variant.cpu_us):.0f} µs per delivery")
+    if variant.db_cpu_us:
+        text += (f", PostgreSQL CPU {statistics.median(variant.db_cpu_us):.0f} µs per delivery, "
+                 f"spawn → first claim {statistics.median(variant.startup_s) * 1000:.0f} ms")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--deliveries", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=50, help="not with --user-path (50, as a user sets it)")
+    parser.add_argument("--user-path", action="store_true", help="time the user path (bench/scenarios/userpath.py)")
     parser.add_argument("variants", nargs="+")
     args = parser.parse_args(argv)
     variants = [parse_variant(text) for text in args.variants]
@@ -106,13 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         bench = stack.enter_context(bench_cluster(quick=True))
         nginx = stack.enter_context(Nginx())
         for _ in range(args.rounds):
-            run_round(bench, nginx.url, variants, args.deliveries, args.concurrency)
-    print(f"{args.rounds} interleaved rounds of {args.deliveries:,} deliveries at c={args.concurrency} "
+            if args.user_path:
+                run_user_round(bench, nginx, variants, args.deliveries)
+            else:
+                run_round(bench, nginx.url, variants, args.deliveries, args.concurrency)
+    path = "the user path, spawn → exit" if args.user_path else f"c={args.concurrency}"
+    print(f"{args.rounds} interleaved rounds of {args.deliveries:,} deliveries, {path} "
           f"({time.monotonic() - started:.0f} s)")
     for v in variants:
-        rounds = ", ".join(f"{rate:,.0f}" for rate in v.rates)
-        print(f"{v.label:>12}: median {statistics.median(v.rates):,.0f}/s [{rounds}], "
-              f"CPU {statistics.median(v.cpu_us):.0f} µs per delivery")
+        print(describe(v))
     return 0
 
 

@@ -98,6 +98,11 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
+    @property
+    def pid(self) -> int | None:
+        """The master process (its worker is its child), for CPU accounting."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> Nginx:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():

@@ -27,6 +27,33 @@ jsonb_build_object(
   'consent', true)
 """
 
+# A lead whose `data` is about 1 KB as JSON text: a full form submission with its answers and
+# tracking fields, the size the user-path scenario (bench/scenarios/userpath.py) sends.
+LEAD_KB_DATA_SQL = """
+jsonb_build_object(
+  'email', 'lead' || i || '@example.com',
+  'name', 'Ada Lovelace ' || i,
+  'phone', '+44 20 7946 ' || lpad((i % 10000)::text, 4, '0'),
+  'company', 'Analytical Engines Ltd',
+  'job_title', 'Head of Revenue Operations',
+  'address', jsonb_build_object('line1', '12 Marylebone High Street', 'city', 'London',
+                                'postcode', 'W1U 4NR', 'country', 'GB'),
+  'message', 'Interested in the premium plan for our sales team of twelve; please call after 3pm '
+             'on a weekday, or email with a quote and the onboarding timeline. We currently use '
+             'spreadsheets and would like to import about 4,000 existing contacts.',
+  'answers', jsonb_build_array(
+    jsonb_build_object('question', 'How many seats do you need?', 'answer', '10-25'),
+    jsonb_build_object('question', 'When do you want to start?', 'answer', 'Within a month'),
+    jsonb_build_object('question', 'Which CRM do you use today?', 'answer', 'None')),
+  'utm', jsonb_build_object('source', 'newsletter', 'medium', 'email', 'campaign', 'spring-launch',
+                            'content', 'hero-cta', 'term', 'crm for small teams'),
+  'page_url', 'https://www.example.com/pricing?plan=premium&utm_source=newsletter',
+  'user_agent', 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) '
+                'Version/17.4 Safari/605.1.15',
+  'ip', '203.0.113.' || (i % 250),
+  'consent', true)
+"""
+
 INSERT_USER = """
 insert into auth.users (id, aud, role, email, created_at)
 values ($1, 'authenticated', 'authenticated', $2, now())
@@ -39,6 +66,10 @@ values ($1, $2, $3, '{}'::jsonb, true) returning id
 INSERT_LEADS = f"""
 insert into public.leads (funnel_id, data)
 select $1, {LEAD_DATA_SQL} from generate_series(1, $2::int) as g(i)
+"""
+INSERT_KB_LEADS = f"""
+insert into public.leads (funnel_id, data)
+select $1, {LEAD_KB_DATA_SQL} from generate_series(1, $2::int) as g(i)
 """
 # Bulk queue rows for the claim scenario: due now, in claim order by scheduled_at,
 # spread over the given leads. The caller disables triggers and FK checks.
@@ -89,10 +120,11 @@ async def create_tenant(conn: asyncpg.Connection, url: str, rules: int = 1) -> T
     return Tenant(owner, funnel, rule_ids)
 
 
-async def insert_leads(conn: asyncpg.Connection, funnel_id: uuid.UUID, count: int) -> float:
+async def insert_leads(conn: asyncpg.Connection, funnel_id: uuid.UUID, count: int,
+                       insert_sql: str = INSERT_LEADS) -> float:
     """Insert `count` leads in one statement (the enqueue trigger runs); seconds taken."""
     started = time.perf_counter()
-    await conn.execute(INSERT_LEADS, funnel_id, count)
+    await conn.execute(insert_sql, funnel_id, count)
     return time.perf_counter() - started
 
 
@@ -104,12 +136,12 @@ async def insert_leads_untriggered(conn: asyncpg.Connection, funnel_id: uuid.UUI
     return [row["id"] for row in rows]
 
 
-async def sample_payload(conn: asyncpg.Connection, tenant: Tenant) -> str:
+async def sample_payload(conn: asyncpg.Connection, tenant: Tenant, insert_sql: str = INSERT_LEADS) -> str:
     """The payload jsonb the trigger builds for one lead of this tenant (rolled back)."""
     tx = conn.transaction()
     await tx.start()
     try:
-        await conn.execute(INSERT_LEADS, tenant.funnel_id, 1)
+        await conn.execute(insert_sql, tenant.funnel_id, 1)
         text: str = await conn.fetchval(
             "select payload::text from public.webhook_queue where routing_rule_id = $1 limit 1",
             tenant.rule_ids[0])
