@@ -260,9 +260,11 @@ print(json.dumps([run.completed, run.seconds, run.cpu_s]))
 def measure_at(tree: Path, label: str, url: str, n: int, conc: int, budget: float) -> Run:
     """The Deliverer row with the sidecar code checked out at `tree`."""
     code = CHILD.format(tree=str(tree), bench=str(Path(__file__).resolve().parent))
-    out = subprocess.run([sys.executable, "-c", code, json.dumps([url, n, conc, budget])],
-                         check=True, capture_output=True, text=True).stdout
-    completed, seconds, cpu_s = json.loads(out.splitlines()[-1])
+    child = subprocess.run([sys.executable, "-c", code, json.dumps([url, n, conc, budget])],
+                           capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"{label}: the child failed:\n{child.stderr}")
+    completed, seconds, cpu_s = json.loads(child.stdout.splitlines()[-1])
     return Run(label, conc, completed, seconds, cpu_s)
 
 
