@@ -1,12 +1,15 @@
 """Compare async HTTP client engines on POST throughput against a local nginx.
 
 Usage: python bench/http_engines.py [--requests 20000] [--concurrency 10,50,200]
-                                    [--budget-s 60] [--write bench/RESULTS.md]
+                                    [--budget-s 60] [--deliverer-at REV] [--write bench/RESULTS.md]
 
 Starts nginx on 127.0.0.1 (a temporary prefix, one worker, access log off, a fixed
 200 answer), then for each concurrency sends the same ~600-byte JSON body N times
-with each engine over one shared client, and prints requests/s. Loopback only. A run
-that exceeds its time budget stops early and reports the rate of what it completed.
+with each engine over one shared client, and prints requests/s and the client's CPU
+per request. Loopback only. A run that exceeds its time budget stops early and reports
+the rate of what it completed. `--deliverer-at REV` adds a row for the Deliverer of a
+git revision (checked out in a temporary worktree, run in a child process), measured
+right after this tree's Deliverer in each cell.
 """
 
 from __future__ import annotations
@@ -69,10 +72,15 @@ class Run:
     concurrency: int
     completed: int
     seconds: float
+    cpu_s: float  # this process's user + system time over the run
 
     @property
     def rate(self) -> float:
         return self.completed / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s / self.completed * 1e6 if self.completed else 0.0
 
 
 def sample_body() -> bytes:
@@ -184,6 +192,27 @@ async def run_aiohttp(url: str, body: bytes, n: int, conc: int, budget: float) -
         return await drive(send, n, conc, budget)
 
 
+async def run_http1(url: str, body: bytes, n: int, conc: int, budget: float) -> int:
+    """The sidecar's HTTP/1.1 client alone (sidecar/delivery/http1.py), as bare as the aiohttp row."""
+    from sidecar.egress import CheckedResolver
+    from yarl import URL
+
+    from sidecar import http1
+
+    target = URL(url)
+    pool = http1.Pool(CheckedResolver(allow_private=True), limit=conc)
+    try:
+
+        async def send() -> int:
+            response = http1.Response(1 << 16)
+            await pool.exchange(target, http1.encode_request(target, HEADERS, body), response)
+            return response.status or 0
+
+        return await drive(send, n, conc, budget)
+    finally:
+        pool.close()
+
+
 async def run_deliverer(url: str, body: bytes, n: int, conc: int, budget: float) -> int:
     """The sidecar's own attempt: compaction, signing, masking and the checking resolver included."""
     import base64
@@ -207,7 +236,7 @@ async def run_deliverer(url: str, body: bytes, n: int, conc: int, budget: float)
 
 
 def measure(engine: str, runner: Sender, url: str, n: int, conc: int, budget: float) -> Run:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     coro = runner(url, sample_body(), n, conc, budget)
     if engine.endswith("+uvloop"):  # the suffix selects the event loop
         import uvloop
@@ -215,7 +244,39 @@ def measure(engine: str, runner: Sender, url: str, n: int, conc: int, budget: fl
         completed = uvloop.run(coro)
     else:
         completed = asyncio.run(coro)
-    return Run(engine, conc, completed, time.perf_counter() - start)
+    return Run(engine, conc, completed, time.perf_counter() - start, time.process_time() - cpu)
+
+
+DELIVERER = "sidecar Deliverer+uvloop"
+# Run in a child whose `sidecar` package is another revision's; this file's engines drive it.
+CHILD = """import json, sys
+sys.path[:0] = [{tree!r}, {bench!r}]
+import http_engines as h
+run = h.measure(h.DELIVERER, h.ENGINES[h.DELIVERER], *json.loads(sys.argv[1]))
+print(json.dumps([run.completed, run.seconds, run.cpu_s]))
+"""
+
+
+def measure_at(tree: Path, label: str, url: str, n: int, conc: int, budget: float) -> Run:
+    """The Deliverer row with the sidecar code checked out at `tree`."""
+    code = CHILD.format(tree=str(tree), bench=str(Path(__file__).resolve().parent))
+    child = subprocess.run([sys.executable, "-c", code, json.dumps([url, n, conc, budget])],
+                           capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"{label}: the child failed:\n{child.stderr}")
+    completed, seconds, cpu_s = json.loads(child.stdout.splitlines()[-1])
+    return Run(label, conc, completed, seconds, cpu_s)
+
+
+@contextmanager
+def checked_out(revision: str | None) -> Iterator[Path | None]:
+    if revision is None:
+        yield None
+        return
+    from ab import worktree
+
+    with worktree(revision) as tree:
+        yield tree
 
 
 ENGINES: dict[str, Sender] = {
@@ -223,7 +284,8 @@ ENGINES: dict[str, Sender] = {
     "httpx + httpx-aiohttp transport": run_httpx_aiohttp,
     "aiohttp": run_aiohttp,
     "aiohttp+uvloop": run_aiohttp,
-    "sidecar Deliverer+uvloop": run_deliverer,
+    "sidecar http1+uvloop": run_http1,
+    DELIVERER: run_deliverer,
 }
 
 
@@ -236,7 +298,7 @@ def machine_line() -> str:
 
 
 def table(runs: list[Run], concurrencies: list[int]) -> str:
-    header = "| engine | " + " | ".join(f"c={c} req/s" for c in concurrencies) + " |"
+    header = "| engine | " + " | ".join(f"c={c} req/s (CPU/req)" for c in concurrencies) + " |"
     lines = [header, "|---" * (len(concurrencies) + 1) + "|"]
     for engine in dict.fromkeys(r.engine for r in runs):
         cells = [_cell(r) for c in concurrencies for r in runs if (r.engine, r.concurrency) == (engine, c)]
@@ -245,8 +307,7 @@ def table(runs: list[Run], concurrencies: list[int]) -> str:
 
 
 def _cell(run: Run) -> str:
-    text = f"{run.rate:,.0f}"
-    return text if run.completed else "–"
+    return f"{run.rate:,.0f} ({run.cpu_us:.0f} µs)" if run.completed else "–"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -255,6 +316,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="10,50,200")
     parser.add_argument("--budget-s", type=float, default=60.0, help="time cap per run")
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--deliverer-at", metavar="REV", help="also run the Deliverer of this git revision")
     parser.add_argument("--write", type=Path, help="replace the engine section of this file")
     return parser.parse_args(argv)
 
@@ -263,18 +325,24 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     runs: list[Run] = []
-    with nginx() as url:
+    with nginx() as url, checked_out(args.deliverer_at) as tree:
         for engine in args.engines.split(","):
             for conc in concurrencies:
-                run = measure(engine, ENGINES[engine], url, args.requests, conc, args.budget_s)
-                print(f"{engine:34} c={conc:<4} {run.completed:>6} req in {run.seconds:6.2f} s"
-                      f" = {run.rate:8,.0f} req/s", flush=True)
-                runs.append(run)
+                runs.append(report_run(measure(engine, ENGINES[engine], url, args.requests, conc, args.budget_s)))
+                if engine == DELIVERER and tree is not None:
+                    label = f"{DELIVERER} @{args.deliverer_at}"
+                    runs.append(report_run(measure_at(tree, label, url, args.requests, conc, args.budget_s)))
     report = render(runs, concurrencies, args, argv)
     print("\n" + report)
     if args.write:
         write_section(args.write, report)
     return 0
+
+
+def report_run(run: Run) -> Run:
+    print(f"{run.engine:40} c={run.concurrency:<4} {run.completed:>6} req in {run.seconds:6.2f} s"
+          f" = {run.rate:8,.0f} req/s, {run.cpu_us:5.0f} µs CPU/req", flush=True)
+    return run
 
 
 def render(runs: list[Run], concurrencies: list[int], args: argparse.Namespace, argv: list[str]) -> str:
@@ -288,7 +356,8 @@ def render(runs: list[Run], concurrencies: list[int], args: argparse.Namespace, 
         f"Command: `{command.strip()}`  \n"
         f"Machine: {machine_line()}  \n"
         f"Workload: {args.requests:,} POSTs per cell of one {len(sample_body())}-byte JSON body "
-        f"to nginx on 127.0.0.1 (1 worker, `return 200`), one shared client per run.\n\n"
+        f"to nginx on 127.0.0.1 (1 worker, `return 200`), one shared client per run; "
+        f"CPU is the client process's user + system time per request.\n\n"
         f"{table(runs, concurrencies)}\n{note}"
     )
 

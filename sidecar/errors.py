@@ -17,6 +17,7 @@ the branch for bad usage or configuration, and `exit_code_for`:
     ├── metrics.MetricsServerError      /metrics could not listen (also OSError)
     ├── signing.SigningSecretError      a malformed signing secret (also ValueError)
     ├── egress.EgressRefused            a target that may not be dialled
+    ├── http1.HTTPFault                 a target's answer was missing, cut or not HTTP (tree in http1)
     └── api.errors.ApiError             an HTTP status and message for an API caller
 
 The secondary bases stay so that code catching ValueError, OSError or RuntimeError

@@ -3,7 +3,7 @@
 Two views of the same samples. By library: the package of the innermost frame, so time
 inside aiohttp counts for aiohttp whoever called it. By part of the sidecar: the
 innermost frame that is this project's code, so aiohttp's work for an attempt counts
-for sidecar/delivery.py; samples with no sidecar frame go under the innermost module
+for sidecar/delivery/attempt.py; samples with no sidecar frame go under the innermost module
 that is not the event loop's. Samples inside the import system count as imports
 (start-up) in both views.
 """

@@ -1,43 +1,41 @@
-# Engine: aiohttp, one shared ClientSession/TCPConnector: ~14k POST/s vs httpx's ~670 at c=50 (bench/RESULTS.md).
+# Engine: our own HTTP/1.1 client (sidecar/delivery/http1.py) over asyncio Protocols; "HTTP engine" in bench/RESULTS.md.
 """One HTTP attempt of a webhook delivery, returned as an `Outcome` value.
 
 Stages: prepare (body, headers, signature, egress check of literal IPs) -> call
 (one deadline for connect, send, headers and body) -> classify. Remote faults
 become values; only cancellation and programming errors propagate.
 
-Exceptions from aiohttp, and how they are classified:
+Exceptions, and how they are classified:
 
-    TimeoutError (our deadline)                  -> timeout
+    CancelledError from our deadline (_Deadline)  -> timeout
     EgressRefused (literal IP or CheckedResolver)  -> blocked
-    aiohttp.ClientError
-      ├── ClientResponseError (unparsable status line / headers) -> invalid_response
-      ├── ClientPayloadError  (body cut short: reset, early close) -> network
-      │                       (malformed chunked framing)         -> invalid_response
-      ├── ClientConnectionError
-      │     ├── ClientConnectorDNSError            -> network "DNS lookup failed"
-      │     ├── ClientSSLError / certificate errors -> network "TLS"
-      │     ├── ClientConnectorError               -> network "connection failed"
-      │     ├── ServerDisconnectedError            -> network "closed without a response"
-      │     └── ClientOSError (reset, broken pipe)  -> network
-      └── InvalidURL                              -> network "invalid URL"
-    OSError (anything the above did not wrap)     -> network
+    http1.HTTPFault
+      ├── DNSFailed        -> network "DNS lookup failed: …"
+      ├── ConnectFailed    -> network "connection failed: …"
+      ├── TLSFailed        -> network "TLS handshake failed: …"
+      ├── NoResponse       -> network "connection closed without a response"
+      ├── ResponseCut      -> network "connection lost while reading the response body (or head): …"
+      └── InvalidResponse  -> invalid_response "not a valid HTTP response: …"
+            └── InvalidBody  -> invalid_response "malformed response body: …"
+    OSError (anything the pool did not wrap)      -> network "connection error: …"
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import http
 import re
+import ssl
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-import aiohttp
-from aiohttp import ClientResponse
 from yarl import URL
 
+from sidecar.delivery import http1
 from sidecar.delivery.egress import CheckedResolver, EgressRefused, check_literal
 from sidecar.delivery.payload import compact_jsonb_text
 from sidecar.delivery.signing import SigningSecretError, sign
@@ -59,15 +57,31 @@ _BAD_VALUE_CHAR = re.compile("[\r\n\0]")
 
 
 def logged_request_headers(url: str, headers: Mapping[str, str]) -> dict[str, str]:
-    """The request's headers as logged: secrets masked, plus the Basic auth aiohttp adds for URL credentials."""
+    """The request's headers as logged: secrets masked, plus the Basic auth sent for URL credentials."""
     logged = mask_headers(headers)
     try:
-        has_credentials = target_url(url).user is not None
+        has_credentials = _has_credentials(target_url(url))
     except ValueError:
         has_credentials = False
     if has_credentials:
         logged["Authorization"] = MASK
     return logged
+
+
+def _has_credentials(url: URL) -> bool:
+    return bool(url.raw_user or url.raw_password)
+
+
+@short_key_cache(maxsize=4096)
+def url_authorization(url: str) -> str | None:
+    """`Basic …` for the URL's user:password (latin-1, RFC 7617), or None when it has none."""
+    parsed = target_url(url)
+    if not _has_credentials(parsed):
+        return None
+    user, password = parsed.user or "", parsed.password or ""
+    if ":" in user:
+        raise ValueError('a ":" is not allowed in the user name of Basic auth (RFC 7617, section 2)')
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode("latin-1")).decode("ascii")
 
 
 def response_headers_dict(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -134,6 +148,8 @@ def url_problem(url: str) -> str | None:
     try:
         parsed = target_url(url)
         port = parsed.port
+        _ = parsed.raw_path_qs, parsed.host_port_subcomponent  # what the request is built from
+        url_authorization(url)
     except ValueError as exc:
         return f"invalid URL: {exc}"
     if parsed.scheme not in ("http", "https"):
@@ -164,37 +180,52 @@ def _standard_phrase(status: int) -> str:
         return ""
 
 
+_PICKED = frozenset({b"retry-after", b"date"})  # read from the response whether or not they fit the cap
+
+
 @dataclass(slots=True)
 class _Exchange:
-    """What has been received so far, kept when the attempt fails part-way."""
+    """The request as logged and the response as received so far, kept when the attempt fails part-way."""
 
     request_headers: dict[str, str]
     started: float
-    status: int | None = None
-    reason: str | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-    body: bytearray | None = None
-    retry_after_s: float | None = None
+    response: http1.Response | None = None
 
     def outcome(self, error_type: ErrorType | None = None, message: str | None = None) -> Outcome:
         ended = time.monotonic()
-        return Outcome(
+        outcome = Outcome(
             request_headers=self.request_headers,
             duration_ms=int((ended - self.started) * 1000),
             ended_at=ended,
-            status=self.status,
-            response_headers=self.response_headers,
-            response_body=None if self.body is None else self.body.decode("utf-8", "replace"),
             error_type=error_type,
             error_message=message,
-            retry_after_s=self.retry_after_s,
         )
+        response = self.response
+        if response is not None and response.status is not None:
+            outcome.status = response.status
+            outcome.response_headers = response_headers_dict(
+                (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers)
+            outcome.response_body = response.body.decode("utf-8", "replace")
+            outcome.retry_after_s = _retry_after(response)
+        return outcome
 
     def finished(self) -> Outcome:
-        assert self.status is not None
-        if 200 <= self.status < 300:
+        response = self.response
+        assert response is not None and response.status is not None
+        if 200 <= response.status < 300:
             return self.outcome()
-        return self.outcome("http_error", status_message(self.status, self.reason))
+        return self.outcome("http_error", status_message(response.status, response.reason))
+
+
+def _retry_after(response: http1.Response) -> float | None:
+    if response.status not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(_field(response, b"retry-after"), now=response_date(_field(response, b"date")))
+
+
+def _field(response: http1.Response, name: bytes) -> str | None:
+    value = response.fields.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 class _Deadline:
@@ -217,7 +248,10 @@ class _Deadline:
 
 
 class Deliverer:
-    """Makes attempts over one shared connection pool; use as `async with Deliverer(...) as d`."""
+    """Makes attempts over one shared connection pool; use as `async with Deliverer(...) as d`.
+
+    `tls_context` replaces the system's default trust store (tests use a throwaway CA).
+    """
 
     def __init__(
         self,
@@ -228,6 +262,7 @@ class Deliverer:
         limit: int = 100,
         limit_per_host: int = 0,
         keepalive_timeout: float = 15.0,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self._max_response_bytes = max_response_bytes
         self._allow_private = allow_private_targets
@@ -235,39 +270,25 @@ class Deliverer:
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._keepalive_timeout = keepalive_timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._tls_context = tls_context
+        self._pool: http1.Pool | None = None
 
     async def __aenter__(self) -> Self:
-        self._session = self._new_session()
+        self._pool = http1.Pool(
+            CheckedResolver(allow_private=self._allow_private),
+            limit=self._limit,
+            limit_per_host=self._limit_per_host,
+            keepalive_s=self._keepalive_timeout,
+            tls_context=self._tls_context,
+        )
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _new_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._limit,
-            limit_per_host=self._limit_per_host,
-            # Our resolver checks every address; a cache would let a stale answer skip it.
-            use_dns_cache=False,
-            resolver=CheckedResolver(allow_private=self._allow_private),
-            keepalive_timeout=self._keepalive_timeout,
-        )
-        return aiohttp.ClientSession(
-            connector=connector,
-            # The attempt's deadline is enforced around the whole call instead.
-            timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None),
-            # Bodies are stored as raw bytes, so compression is neither asked for nor undone.
-            auto_decompress=False,
-            skip_auto_headers=("Accept-Encoding",),
-            read_bufsize=max(1024, min(self._max_response_bytes, 1 << 16)),
-            trust_env=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def _prepare(self, job: Job) -> tuple[bytes, dict[str, str], _Exchange] | Outcome:
         """Body, headers and the exchange to fill, or the final Outcome of a local fault.
@@ -284,7 +305,6 @@ class Deliverer:
                 "blocked", f"request not sent: the rule's signing_secret is unusable ({exc}); "
                            "set a new one with update_webhook_config")
         exchange = _Exchange(logged_request_headers(job.webhook_url, headers), started)
-        # aiohttp asserts instead of raising on some of these (a port out of range).
         # Only custom headers can be malformed: the others are built here from checked values.
         problem = url_problem(job.webhook_url) or header_problem(_custom_headers(job.custom_headers))
         if problem is not None:
@@ -293,6 +313,12 @@ class Deliverer:
             check_literal(target_url(job.webhook_url).raw_host or "", allow_private=self._allow_private)
         except EgressRefused as exc:
             return exchange.outcome("blocked", str(exc))
+        authorization = url_authorization(job.webhook_url)
+        if authorization is not None:
+            if any(name.lower() == "authorization" for name in headers):
+                return exchange.outcome("blocked", "request not sent: the URL carries a user and password and a "
+                                                   "custom Authorization header is set too; keep one of them")
+            headers["Authorization"] = authorization
         return body, headers, exchange
 
     async def attempt(self, job: Job) -> Outcome:
@@ -312,61 +338,25 @@ class Deliverer:
             if deadline.expired and task.uncancel() == 0:
                 return exchange.outcome("timeout", f"no complete response within {job.timeout_ms} ms")
             raise
-        except TimeoutError:
-            return exchange.outcome("timeout", f"no complete response within {job.timeout_ms} ms")
         except EgressRefused as exc:
             return exchange.outcome("blocked", str(exc))
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except (http1.HTTPFault, OSError) as exc:
             error_type, message = classify(exc)
             return exchange.outcome(error_type, one_line(message))
         finally:
             timer.cancel()
 
     async def _call(self, url: str, body: bytes, headers: dict[str, str], exchange: _Exchange) -> Outcome:
-        session = self._require_session()
+        pool = self._require_pool()
         target = target_url(url)
-        response = await session.post(target, data=body, headers=headers, allow_redirects=False)
-        try:
-            body_so_far, header_bytes = _record_head(exchange, response, self._max_response_bytes)
-            await _read_capped(response, body_so_far, self._max_response_bytes - header_bytes)
-        finally:
-            _let_go(response)
+        response = exchange.response = http1.Response(self._max_response_bytes, _PICKED)
+        await pool.exchange(target, http1.encode_request(target, headers, body), response)
         return exchange.finished()
 
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def _require_pool(self) -> http1.Pool:
+        if self._pool is None:
             raise RuntimeError("Deliverer used outside `async with`")
-        return self._session
-
-
-def _record_head(exchange: _Exchange, response: ClientResponse, cap: int) -> tuple[bytearray, int]:
-    """Keep status and headers within `cap` bytes; returns the (empty) body buffer and the bytes the headers used."""
-    exchange.status = response.status
-    exchange.reason = response.reason
-    body = exchange.body = bytearray()
-    kept, used = capped_headers(response.raw_headers, cap)
-    exchange.response_headers = response_headers_dict(kept)
-    if response.status in RETRY_AFTER_STATUSES:
-        exchange.retry_after_s = parse_retry_after(response.headers.get("Retry-After"),
-                                                   now=response_date(response.headers.get("Date")))
-    return body, used
-
-
-def capped_headers(raw: Iterable[tuple[bytes, bytes]], cap: int) -> tuple[list[tuple[str, str]], int]:
-    """The response headers that fit in `cap` bytes (name + value + 4 per line), and the bytes they use.
-
-    Headers share WEBHOOK_MAX_RESPONSE_BYTES with the body: a peer cannot make one
-    stored attempt larger by sending its bulk as headers.
-    """
-    kept: list[tuple[str, str]] = []
-    used = 0
-    for name, value in raw:
-        size = len(name) + len(value) + 4
-        if used + size > cap:
-            break
-        used += size
-        kept.append((name.decode("latin-1"), value.decode("latin-1")))
-    return kept, used
+        return self._pool
 
 
 def response_date(value: str | None) -> float | None:
@@ -378,57 +368,28 @@ def response_date(value: str | None) -> float | None:
     return http_date(value) if value else None
 
 
-async def _read_capped(response: ClientResponse, into: bytearray, cap: int) -> None:
-    """Stream the body into `into` until EOF or `cap` bytes; in place, so a failure keeps the prefix."""
-    content = response.content
-    while len(into) < cap:
-        # A small body has usually arrived with the head: take it without a coroutine round.
-        chunk = content.read_nowait(cap - len(into))
-        if not chunk:
-            if content.at_eof():
-                return
-            chunk = await content.read(cap - len(into))
-            if not chunk:
-                return
-        into += chunk
-
-
-def _let_go(response: ClientResponse) -> None:
-    # A body left unread (over the cap, or after an error) poisons the connection: close it.
-    if response.content.is_eof():
-        response.release()
-    else:
-        response.close()
-
-
 def classify(exc: BaseException) -> tuple[ErrorType, str]:
     """The error type and message of an exception raised while calling the target."""
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return "invalid_response", f"not a valid HTTP response: {exc.message}"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return _classify_payload(exc)
-    # yarl and aiohttp refuse malformed URLs with ValueError; aiohttp's certificate
-    # error is a ValueError too (through ssl.CertificateError), so it is excluded.
-    if isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError):
-        return "network", f"invalid URL: {exc}"
+    if isinstance(exc, http1.InvalidBody):
+        return "invalid_response", f"malformed response body: {exc}"
+    if isinstance(exc, http1.InvalidResponse):
+        return "invalid_response", f"not a valid HTTP response: {exc}"
     return "network", _network_message(exc)
 
 
-def _classify_payload(exc: aiohttp.ClientPayloadError) -> tuple[ErrorType, str]:
-    text = str(exc)
-    # The connection ending early (reset or close) versus the peer sending broken framing.
-    if "not completed" in text or isinstance(exc.__cause__, OSError):
-        return "network", f"connection lost while reading the response body: {text}"
-    return "invalid_response", f"malformed response body: {text}"
+_NETWORK_PREFIX: dict[type[BaseException], str] = {
+    http1.DNSFailed: "DNS lookup failed",
+    http1.ConnectFailed: "connection failed",
+    http1.TLSFailed: "TLS handshake failed",
+}
 
 
 def _network_message(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"DNS lookup failed: {exc}"
-    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError):
-        return f"TLS handshake failed: {exc}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"connection failed: {exc}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "connection closed without a response"
+    if isinstance(exc, http1.NoResponse):
+        return f"connection closed without a response: {exc}" if str(exc) else "connection closed without a response"
+    if isinstance(exc, http1.ResponseCut):
+        return f"connection lost while reading the response {exc.part}: {exc}"
+    prefix = _NETWORK_PREFIX.get(type(exc))
+    if prefix is not None:
+        return f"{prefix}: {exc}"
     return f"connection error: {type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,10 +1,10 @@
 """Egress guard: resolve a target, refuse what is not globally reachable, dial only what was checked.
 
-`CheckedResolver` is handed to aiohttp's connector, so the addresses it returns are
-exactly the ones dialled: there is no second lookup a rebinding DNS server could answer
-differently. Literal IP hosts never reach a resolver in aiohttp, so `check_literal`
-covers them before the request starts, in every spelling a resolver or HTTP client
-might read as an address (`read_literal`).
+The delivery pool (sidecar/delivery/http1.py) dials exactly the addresses
+`CheckedResolver.addresses` returns: there is no second lookup a rebinding DNS server
+could answer differently. `check_literal` also runs before a request is built, so a
+literal IP host is refused in every spelling a resolver or HTTP client might read as an
+address (`read_literal`) before anything is sent.
 
 The verdicts come from `SPECIAL_PURPOSE`, the IANA IPv4 and IPv6 Special-Purpose
 Address Registries written out as data, not from one Python version's `ipaddress`.
@@ -19,9 +19,8 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypedDict
 from urllib.parse import unquote
-
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from sidecar.delivery.resolve import lookup
 from sidecar.errors import SidecarError
@@ -34,9 +33,20 @@ ALLOW_HINT = "set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow it"
 class EgressRefused(SidecarError):
     """The target may not be dialled: not globally reachable, or a host that names no usable address.
 
-    Deliberately not an OSError: aiohttp wraps OSErrors from resolvers into DNS errors,
-    while other exceptions pass through unchanged and can be told apart.
+    Deliberately not an OSError: a failed lookup is an OSError (a DNS failure, worth a
+    retry), a refusal is final, and the two must stay apart.
     """
+
+
+class ResolveResult(TypedDict):
+    """One address of a name (the shape aiohttp's resolvers return)."""
+
+    hostname: str
+    host: str
+    port: int
+    family: int
+    proto: int
+    flags: int
 
 
 class Reach(enum.Enum):
@@ -343,15 +353,26 @@ def _resolved_refusal(host: str, text: str) -> str:
     return f"refused: {host} resolves to {_described(text, address, found)}, not globally reachable ({ALLOW_HINT})"
 
 
-class CheckedResolver(AbstractResolver):
+class CheckedResolver:
     """getaddrinfo, then refuse the whole host if ANY address is not globally reachable.
 
     All-or-nothing because a host with one private address is a rebinding or
-    misconfiguration signal, and happy-eyeballs could otherwise pick that address.
+    misconfiguration signal, and trying the addresses in turn could otherwise reach it.
     """
 
     def __init__(self, *, allow_private: bool) -> None:
         self._allow_private = allow_private
+
+    async def addresses(self, host: str, port: int) -> list[tuple[str, int]]:
+        """Where `host` may be dialled, as (address, family): a literal checked as written, a name resolved and checked.
+
+        Raises EgressRefused, or OSError when the name does not resolve.
+        """
+        literal = parse_ip(host)
+        if literal is not None:
+            check_literal(host, allow_private=self._allow_private)
+            return [(unquote(host), socket.AF_INET6 if literal.version == 6 else socket.AF_INET)]
+        return [(result["host"], result["family"]) for result in await self.resolve(host, port, socket.AF_UNSPEC)]
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -362,9 +383,6 @@ class CheckedResolver(AbstractResolver):
             if refused is not None:
                 raise EgressRefused(_resolved_refusal(host, refused))
         return results
-
-    async def close(self) -> None:
-        """Nothing to release: lookups run on sidecar.resolve's own threads, shared by every resolver."""
 
 
 async def _getaddrinfo(host: str, port: int, family: int) -> list[ResolveResult]:

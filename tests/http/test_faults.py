@@ -169,3 +169,64 @@ async def test_header_with_line_break_is_not_sent(deliverer: Deliverer, receiver
     outcome = await deliverer.attempt(job)
     assert outcome.error_type == "blocked" and "X-Bad" in (outcome.error_message or "")
     assert receiver.requests == []
+
+
+async def test_a_body_shorter_than_its_content_length_is_network_keeping_what_came(
+    deliverer: Deliverer, raw_server: Start
+) -> None:
+    async def short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+        await writer.drain()
+
+    outcome = await deliverer.attempt(make_job((await raw_server(short)).url))
+    assert outcome.error_type == "network"
+    assert (outcome.error_message or "").startswith("connection lost while reading the response body")
+    assert (outcome.status, outcome.response_body) == (200, "partial")
+
+
+async def test_bytes_past_the_content_length_are_dropped_with_the_connection(
+    deliverer: Deliverer, raw_server: Start
+) -> None:
+    async def too_long(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request_head(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokAND MORE")
+            await writer.drain()
+
+    server = await raw_server(too_long)
+    for _ in range(2):
+        outcome = await deliverer.attempt(make_job(server.url))
+        assert outcome.success and outcome.response_body == "ok"
+    assert server.connections == 2  # the lying connection was not reused
+
+
+async def test_interim_responses_and_chunked_bodies_are_read_through(deliverer: Deliverer, raw_server: Start) -> None:
+    async def interim_then_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        writer.write(b"4;x=y\r\nqueu\r\n2\r\ned\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        await writer.drain()
+        await asyncio.Event().wait()
+
+    outcome = await deliverer.attempt(make_job((await raw_server(interim_then_chunks)).url))
+    assert outcome.success and (outcome.status, outcome.response_body) == (202, "queued")
+    assert outcome.response_headers == {"transfer-encoding": "chunked"}
+
+
+async def test_url_credentials_beside_an_authorization_header_are_not_sent(
+    deliverer: Deliverer, receiver: Receiver
+) -> None:
+    url = receiver.base_url.replace("://", "://user:pw@") + "/ok"
+    outcome = await deliverer.attempt(make_job(url, custom_headers={"Authorization": "Bearer x"}))
+    assert outcome.error_type == "blocked" and "Authorization" in (outcome.error_message or "")
+    assert receiver.requests == []
+
+
+async def test_url_credentials_are_sent_as_basic_auth(deliverer: Deliverer, receiver: Receiver) -> None:
+    url = receiver.base_url.replace("://", "://us%C3%A9r:p%40ss@") + "/ok"
+    outcome = await deliverer.attempt(make_job(url))
+    assert outcome.success and outcome.request_headers["Authorization"] == "***"
+    # Latin-1, as browsers and aiohttp send it: "usér:p@ss".
+    assert receiver.requests[0].headers["Authorization"] == "Basic dXPpcjpwQHNz"

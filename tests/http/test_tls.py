@@ -12,13 +12,15 @@ from aiohttp import web
 from sidecar.delivery.attempt import Deliverer
 from tests.http.conftest import Receiver, make_job
 
+CA = trustme.CA()
+
 
 @pytest.fixture
 async def untrusted_https() -> AsyncIterator[tuple[str, list[str]]]:
-    """An HTTPS server on 127.0.0.1 whose certificate comes from a CA nobody trusts."""
+    """An HTTPS server on 127.0.0.1 whose certificate comes from a CA only `CA.configure_trust` trusts."""
     seen: list[str] = []
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    CA.issue_cert("127.0.0.1").configure_cert(context)
 
     async def ok(request: web.Request) -> web.Response:
         seen.append(request.path)
@@ -59,3 +61,13 @@ async def test_https_to_a_plain_http_server_is_a_network_failure(
     assert outcome.error_type == "network"
     assert outcome.status is None
     assert receiver.requests == []
+
+
+async def test_a_certificate_from_an_injected_ca_is_trusted(untrusted_https: tuple[str, list[str]]) -> None:
+    url, seen = untrusted_https
+    trusting = ssl.create_default_context()
+    CA.configure_trust(trusting)
+    async with Deliverer(allow_private_targets=True, tls_context=trusting) as deliverer:
+        outcome = await deliverer.attempt(make_job(url))
+    assert outcome.success and outcome.response_body == "ok"
+    assert seen == ["/hook"]

@@ -42,7 +42,7 @@ def test_secondary_bases_are_kept_for_callers_that_catch_them() -> None:
     assert issubclass(SettingsError, ValueError) and issubclass(SigningSecretError, ValueError)
     assert issubclass(MetricsServerError, OSError)
     assert issubclass(EmbeddedError, RuntimeError) and issubclass(MigrationError, RuntimeError)
-    assert not issubclass(EgressRefused, OSError)  # aiohttp would wrap an OSError as a DNS error
+    assert not issubclass(EgressRefused, OSError)  # a failed lookup is an OSError, a refusal is not
 
 
 @pytest.mark.parametrize(

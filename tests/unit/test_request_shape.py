@@ -5,13 +5,19 @@ from __future__ import annotations
 import base64
 import uuid
 
-import aiohttp
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy
 from standardwebhooks import Webhook
-from yarl import URL
 
-from sidecar.delivery.attempt import build_headers, classify, header_problem, one_line, status_message
+from sidecar.delivery import http1
+from sidecar.delivery.attempt import (
+    build_headers,
+    classify,
+    header_problem,
+    one_line,
+    status_message,
+    url_authorization,
+    url_problem,
+)
 from sidecar.domain import Job
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
@@ -85,21 +91,48 @@ def test_messages_are_one_bounded_line() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "error_type"),
+    ("exc", "expected"),
     [
-        (aiohttp.ServerDisconnectedError(), "network"),
-        (aiohttp.ClientOSError(104, "Connection reset by peer"), "network"),
-        (aiohttp.ClientPayloadError("Response payload is not completed"), "network"),
-        (aiohttp.ClientPayloadError("Invalid chunk"), "invalid_response"),
-        (aiohttp.InvalidURL("::"), "network"),
-        (ConnectionResetError(104, "reset"), "network"),
+        (http1.NoResponse(), ("network", "connection closed without a response")),
+        (http1.NoResponse("[Errno 104] Connection reset by peer"),
+         ("network", "connection closed without a response: [Errno 104] Connection reset by peer")),
+        (http1.ResponseCut("body", "closed by the peer"),
+         ("network", "connection lost while reading the response body: closed by the peer")),
+        (http1.ResponseCut("head", "closed by the peer"),
+         ("network", "connection lost while reading the response head: closed by the peer")),
+        (http1.DNSFailed("x.invalid: Name or service not known"),
+         ("network", "DNS lookup failed: x.invalid: Name or service not known")),
+        (http1.ConnectFailed("refused"), ("network", "connection failed: refused")),
+        (http1.TLSFailed("certificate verify failed"), ("network", "TLS handshake failed: certificate verify failed")),
+        (http1.InvalidResponse("bad status line b'x'"), ("invalid_response", "not a valid HTTP response: bad status line b'x'")),
+        (http1.InvalidBody("bad chunk size line b'ZZZ'"),
+         ("invalid_response", "malformed response body: bad chunk size line b'ZZZ'")),
+        (ConnectionResetError(104, "reset"), ("network", "connection error: ConnectionResetError: [Errno 104] reset")),
     ],
 )
-def test_exceptions_map_to_error_types(exc: BaseException, error_type: str) -> None:
-    assert classify(exc)[0] == error_type
+def test_exceptions_map_to_error_types_and_messages(exc: BaseException, expected: tuple[str, str]) -> None:
+    assert classify(exc) == expected
 
 
-def test_response_parse_errors_are_invalid_response() -> None:
-    info = aiohttp.RequestInfo(URL("http://x/"), "POST", CIMultiDictProxy(CIMultiDict()), URL("http://x/"))
-    exc = aiohttp.ClientResponseError(info, (), status=400, message="Bad status line")
-    assert classify(exc) == ("invalid_response", "not a valid HTTP response: Bad status line")
+@pytest.mark.parametrize(("url", "credentials"), [
+    ("https://a:b@hooks.example/", b"a:b"),
+    ("https://:secret@hooks.example/", b":secret"),
+    ("https://only-user@hooks.example/", b"only-user:"),
+    ("https://p%40ss:w%3Ard@hooks.example/", b"p@ss:w:rd"),
+])
+def test_url_credentials_become_basic_auth(url: str, credentials: bytes) -> None:
+    assert url_authorization(url) == "Basic " + base64.b64encode(credentials).decode()
+    assert url_problem(url) is None
+
+
+def test_a_url_without_credentials_sends_no_authorization() -> None:
+    assert url_authorization("https://hooks.example/x?token=1") is None
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("https://a%3Ab:c@hooks.example/", "RFC 7617"),
+    ("https://%E2%82%AC:x@hooks.example/", "latin-1"),
+])
+def test_credentials_that_basic_auth_cannot_carry_are_an_invalid_url(url: str, problem: str) -> None:
+    found = url_problem(url) or ""
+    assert found.startswith("invalid URL:") and problem in found
