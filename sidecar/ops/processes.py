@@ -68,6 +68,10 @@ async def _wait_all(children: list[asyncio.subprocess.Process]) -> int:
         for task in done:
             child = pending.pop(task)
             code = task.result()
+            # A worker stopped before it had set its own handler ends by the SIGTERM
+            # passed on to it; it had claimed nothing, so that is a clean stop too.
+            if code == -signal.SIGTERM:
+                code = 0
             if code != 0 and worst == 0:
                 log.error("worker process %d exited with %d; stopping the others", child.pid, code)
                 _signal_all(children, signal.SIGTERM)

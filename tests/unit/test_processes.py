@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 
+from sidecar.ops import processes
 from sidecar.ops.processes import child_environments, share
 from sidecar.settings import SettingsError, load_settings
 
@@ -46,3 +50,18 @@ def test_auto_is_one_per_usable_core_and_bad_values_name_the_setting(tmp_path: P
     for bad in ("0", "65", "two"):
         with pytest.raises(SettingsError, match=r"WEBHOOK_PROCESSES=.* or auto"):
             load_settings({"WEBHOOK_PROCESSES": bad}, env_file=tmp_path / "n")
+
+
+async def test_workers_ended_by_the_passed_on_sigterm_count_as_a_clean_stop() -> None:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    children = [await asyncio.create_subprocess_exec(*sleeper) for _ in range(2)]
+    waiting = asyncio.create_task(processes._wait_all(children))
+    processes._signal_all(children, signal.SIGTERM)
+    assert await asyncio.wait_for(waiting, 10) == 0
+
+
+async def test_a_failing_worker_stops_the_others_and_its_code_wins() -> None:
+    failing = await asyncio.create_subprocess_exec(sys.executable, "-c", "raise SystemExit(3)")
+    sleeping = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(30)")
+    assert await asyncio.wait_for(processes._wait_all([failing, sleeping]), 10) == 3
+    assert sleeping.returncode is not None
