@@ -98,6 +98,34 @@ def response_headers_dict(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return merged
 
 
+# Logged response header names: raw name -> (lower-cased name, whether it is a secret).
+_RESPONSE_NAMES: dict[bytes, tuple[str, bool]] = {}
+_RESPONSE_NAMES_MAX = 4096
+
+
+def _response_name(name: bytes) -> tuple[str, bool]:
+    key = name.decode("latin-1").lower()
+    known = (key, is_secret_header(key))
+    if len(_RESPONSE_NAMES) < _RESPONSE_NAMES_MAX:
+        _RESPONSE_NAMES[name] = known
+    return known
+
+
+def _logged_response_headers(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """response_headers_dict of the raw fields, each distinct name decoded and judged once."""
+    merged: dict[str, str] = {}
+    names = _RESPONSE_NAMES
+    for name, raw in fields:
+        key, secret = names.get(name) or _response_name(name)
+        if secret:
+            merged[key] = MASK
+        elif key in merged:
+            merged[key] = f"{merged[key]}, {raw.decode('latin-1')}"
+        else:
+            merged[key] = raw.decode("latin-1")
+    return merged
+
+
 def build_headers(job: Job, body: bytes, timestamp: int, user_agent: str = USER_AGENT) -> dict[str, str]:
     """Every header of the request, signature included, in DESIGN.md's order."""
     headers = {
@@ -161,6 +189,45 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What an attempt needs to know of its URL, worked out once per distinct URL."""
+
+    problem: str | None  # url_problem's answer
+    url: URL | None  # None when the URL does not parse
+    authorization: str | None  # Basic auth for the URL's credentials
+    credentials: bool  # the URL carries a user or password
+
+
+@short_key_cache(maxsize=4096)
+def _target(url: str) -> _Target:
+    problem = url_problem(url)
+    try:
+        parsed = target_url(url)
+    except ValueError:
+        return _Target(problem, None, None, False)
+    return _Target(problem, parsed, None if problem else url_authorization(url), _has_credentials(parsed))
+
+
+# The headers build_headers sets itself that are secrets by masking's rule (the signature).
+_OWN_SECRET_HEADERS = tuple(
+    name for name in ("Content-Type", "User-Agent", "X-Lead-ID", "X-Funnel-Webhook", "webhook-id",
+                      "webhook-timestamp", "webhook-signature") if is_secret_header(name))
+
+
+def _logged(headers: dict[str, str], custom: Mapping[str, str], credentials: bool) -> dict[str, str]:
+    """logged_request_headers for headers built by build_headers: only the custom names need judging."""
+    logged = dict(headers)
+    for name in _OWN_SECRET_HEADERS:
+        logged[name] = MASK
+    for name in custom:
+        if is_secret_header(name):
+            logged[name] = MASK
+    if credentials:
+        logged["Authorization"] = MASK
+    return logged
+
+
 def one_line(text: str, limit: int = 500) -> str:
     """Whitespace collapsed and length capped: peers' garbage can end up in error messages."""
     flat = " ".join(text.split())
@@ -203,8 +270,7 @@ class _Exchange:
         response = self.response
         if response is not None and response.status is not None:
             outcome.status = response.status
-            outcome.response_headers = response_headers_dict(
-                (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers)
+            outcome.response_headers = _logged_response_headers(response.headers)
             outcome.response_body = response.body.decode("utf-8", "replace")
             outcome.retry_after_s = _retry_after(response)
         return outcome
@@ -304,16 +370,19 @@ class Deliverer:
             return _Exchange({}, started).outcome(
                 "blocked", f"request not sent: the rule's signing_secret is unusable ({exc}); "
                            "set a new one with update_webhook_config")
-        exchange = _Exchange(logged_request_headers(job.webhook_url, headers), started)
+        target = _target(job.webhook_url)
+        custom = _custom_headers(job.custom_headers) if job.custom_headers else {}
+        exchange = _Exchange(_logged(headers, custom, target.credentials), started)
         # Only custom headers can be malformed: the others are built here from checked values.
-        problem = url_problem(job.webhook_url) or header_problem(_custom_headers(job.custom_headers))
+        problem = target.problem or (header_problem(custom) if custom else None)
         if problem is not None:
             return exchange.outcome("blocked", f"request not sent: {problem}")
+        assert target.url is not None  # a URL that does not parse has a problem
         try:
-            check_literal(target_url(job.webhook_url).raw_host or "", allow_private=self._allow_private)
+            check_literal(target.url.raw_host or "", allow_private=self._allow_private)
         except EgressRefused as exc:
             return exchange.outcome("blocked", str(exc))
-        authorization = url_authorization(job.webhook_url)
+        authorization = target.authorization
         if authorization is not None:
             if any(name.lower() == "authorization" for name in headers):
                 return exchange.outcome("blocked", "request not sent: the URL carries a user and password and a "
