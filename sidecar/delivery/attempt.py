@@ -396,10 +396,11 @@ class Deliverer:
         if isinstance(prepared, Outcome):
             return prepared
         body, headers, exchange = prepared
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         assert task is not None, "attempt() runs in a task"
         deadline = _Deadline(task)
-        timer = asyncio.get_running_loop().call_later(job.timeout_ms / 1000, deadline)
+        timer = loop.call_later(job.timeout_ms / 1000, deadline)
         try:
             return await self._call(job.webhook_url, body, headers, exchange)
         except asyncio.CancelledError:
