@@ -553,7 +553,11 @@ class Pool:
     async def exchange(self, url: URL, request: bytes, response: Response) -> None:
         """Send `request` to `url`'s origin and fill `response`; raises HTTPFault, EgressRefused or OSError."""
         key = (url.scheme, url.raw_host or "", url.port or 0)
-        connection = await self._acquire(key)
+        if not self._closed and self._has_room(key):  # the usual case, without a coroutine for _acquire
+            self._take(key)
+            connection = self._reuse(key) or await self._connect_taken(key)
+        else:
+            connection = await self._acquire(key)
         try:
             await connection.send(request, response)
         finally:
@@ -584,8 +588,12 @@ class Pool:
             self._take(key)
         else:
             await self._wait_for_room(key)
+        return self._reuse(key) or await self._connect_taken(key)
+
+    async def _connect_taken(self, key: Key) -> _Connection:
+        """A new connection for room already taken; the room is given back if none comes."""
         try:
-            return self._reuse(key) or await self._connect(key)
+            return await self._connect(key)
         except BaseException:
             self._give_back(key)
             raise
