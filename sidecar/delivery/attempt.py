@@ -407,8 +407,10 @@ class Deliverer:
         self._tls_context = tls_context
         self._pool: http1.Pool | None = None
         self._deadlines = _Deadlines()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of `async with`
 
     async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
         self._pool = http1.Pool(
             CheckedResolver(allow_private=self._allow_private),
             limit=self._limit,
@@ -422,6 +424,7 @@ class Deliverer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._deadlines.close()
+        self._loop = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -466,7 +469,7 @@ class Deliverer:
         if isinstance(prepared, Outcome):
             return prepared
         body, headers, exchange = prepared
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()  # each call is a getpid() on Python 3.11
         task = asyncio.current_task(loop)
         assert task is not None, "attempt() runs in a task"
         deadline = _Deadline(task)

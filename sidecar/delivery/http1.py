@@ -457,10 +457,13 @@ def _describe(exc: BaseException) -> str:
 class _Connection(asyncio.Protocol):
     """One connection: carries one exchange at a time and notices when the peer goes away."""
 
-    __slots__ = ("key", "transport", "response", "waiter", "lost", "idle_since")
+    __slots__ = ("key", "transport", "response", "waiter", "lost", "idle_since", "_loop")
 
     def __init__(self, key: Key) -> None:
         self.key = key
+        # Made by create_connection, inside its loop. Kept: on Python 3.11 every
+        # get_running_loop() is a getpid() system call, and send() runs per request.
+        self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.response: Response | None = None
         self.waiter: asyncio.Future[None] | None = None
@@ -500,7 +503,7 @@ class _Connection(asyncio.Protocol):
         """Write `request`; the future resolves once `response` is done, or fails with an HTTPFault."""
         assert self.transport is not None
         self.response = response
-        self.waiter = waiter = asyncio.get_running_loop().create_future()
+        self.waiter = waiter = self._loop.create_future()
         if self.usable():
             self.transport.write(request)
         else:  # lost between connecting and now: connection_lost will not come again
