@@ -29,8 +29,7 @@ from sidecar.delivery.attempt import Deliverer
 from sidecar.errors import ConfigError, exit_code_for
 from sidecar.events import WorkerEvents
 from sidecar.fanout import FanOut
-from sidecar.ops import migrate, render
-from sidecar.ops.embedded import LocalCluster
+from sidecar.ops import render
 from sidecar.ops.logs import AttemptLog, configure_logging
 from sidecar.retry import db_retrying
 from sidecar.settings import Settings, load_settings
@@ -42,6 +41,7 @@ from sidecar.worker.loop import Worker, WorkerOptions
 # aiohttp's server or prometheus_client, and start-up counts in a short run.
 if TYPE_CHECKING:
     from sidecar.api.store import ApiStore
+    from sidecar.ops import migrate
     from sidecar.ops.metrics import Metrics, QueueSnapshot
 
 PROG = "webhook-sidecar"
@@ -241,6 +241,8 @@ async def _postgrest_store(settings: Settings) -> Store:
 
 async def start_embedded(settings: Settings) -> str:
     """Start (first time: create) the local cluster, apply migrations, print and return its DSN."""
+    from sidecar.ops.embedded import LocalCluster  # on use, like migrate: `run` over DATABASE_URL needs neither
+
     cluster = LocalCluster(root=settings.data_dir)
     await asyncio.to_thread(cluster.ensure_started)
     dsn = cluster.dsn("postgres")
@@ -250,6 +252,8 @@ async def start_embedded(settings: Settings) -> str:
 
 
 async def _bootstrap_and_migrate(dsn: str, bootstrap: bool) -> list[migrate.Migration]:
+    from sidecar.ops import migrate
+
     conn = await asyncpg.connect(dsn)
     try:
         if bootstrap or not await conn.fetchval("select to_regclass('auth.users') is not null"):
@@ -642,6 +646,8 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         store = await _postgrest_store(settings)
         ping = store.ping
     elif settings.transport == "embedded":
+        from sidecar.ops.embedded import LocalCluster
+
         cluster = LocalCluster(root=settings.data_dir)
         dsn = cluster.dsn("postgres") if cluster.is_running() else None
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from sidecar.domain import Job, Outcome
 from sidecar.events import WorkerEvents
@@ -11,40 +10,72 @@ from sidecar.events import WorkerEvents
 log = logging.getLogger("sidecar.events")
 
 
+def _failed(listener: WorkerEvents, event: str) -> None:
+    log.exception("%s listener failed on %s", type(listener).__name__, event)
+
+
 class FanOut:
-    """Forwards each event to every listener in order; a failing listener never stops delivery."""
+    """Forwards each event to every listener in order; a failing listener never stops delivery.
+
+    Each event is its own loop: three of them run per delivery, and a closure plus a
+    helper call per event cost more than the listeners that do nothing with it.
+    """
 
     def __init__(self, *listeners: WorkerEvents) -> None:
         self.listeners = listeners
 
-    def _each(self, call: Callable[[WorkerEvents], None], event: str) -> None:
+    def attempt_started(self, job: Job) -> None:
         for listener in self.listeners:
             try:
-                call(listener)
+                listener.attempt_started(job)
             except Exception:  # noqa: BLE001 - observability faults must not fail an attempt
-                log.exception("%s listener failed on %s", type(listener).__name__, event)
-
-    def attempt_started(self, job: Job) -> None:
-        self._each(lambda listener: listener.attempt_started(job), "attempt_started")
+                _failed(listener, "attempt_started")
 
     def attempt_finished(self, job: Job, outcome: Outcome) -> None:
-        self._each(lambda listener: listener.attempt_finished(job, outcome), "attempt_finished")
+        for listener in self.listeners:
+            try:
+                listener.attempt_finished(job, outcome)
+            except Exception:  # noqa: BLE001
+                _failed(listener, "attempt_finished")
 
     def attempt_recorded(self, job: Job, outcome: Outcome, status: str, retry_in_ms: int | None) -> None:
-        self._each(lambda listener: listener.attempt_recorded(job, outcome, status, retry_in_ms),
-                   "attempt_recorded")
+        for listener in self.listeners:
+            try:
+                listener.attempt_recorded(job, outcome, status, retry_in_ms)
+            except Exception:  # noqa: BLE001
+                _failed(listener, "attempt_recorded")
 
     def attempt_abandoned(self, job: Job) -> None:
-        self._each(lambda listener: listener.attempt_abandoned(job), "attempt_abandoned")
+        for listener in self.listeners:
+            try:
+                listener.attempt_abandoned(job)
+            except Exception:  # noqa: BLE001
+                _failed(listener, "attempt_abandoned")
 
     def claimed(self, count: int, seconds: float) -> None:
-        self._each(lambda listener: listener.claimed(count, seconds), "claimed")
+        for listener in self.listeners:
+            try:
+                listener.claimed(count, seconds)
+            except Exception:  # noqa: BLE001
+                _failed(listener, "claimed")
 
     def recorded(self, count: int, seconds: float) -> None:
-        self._each(lambda listener: listener.recorded(count, seconds), "recorded")
+        for listener in self.listeners:
+            try:
+                listener.recorded(count, seconds)
+            except Exception:  # noqa: BLE001
+                _failed(listener, "recorded")
 
     def database_reachable(self, ok: bool) -> None:
-        self._each(lambda listener: listener.database_reachable(ok), "database_reachable")
+        for listener in self.listeners:
+            try:
+                listener.database_reachable(ok)
+            except Exception:  # noqa: BLE001
+                _failed(listener, "database_reachable")
 
     def result_dropped(self, job: Job, reason: str) -> None:
-        self._each(lambda listener: listener.result_dropped(job, reason), "result_dropped")
+        for listener in self.listeners:
+            try:
+                listener.result_dropped(job, reason)
+            except Exception:  # noqa: BLE001
+                _failed(listener, "result_dropped")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timezone
-from email.utils import parsedate_to_datetime
 
 from tenacity import (
     AsyncRetrying,
@@ -36,6 +35,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 def http_date(text: str) -> float | None:
     """An HTTP-date (Retry-After, Date) as a unix time; None if unusable. The one reader of both."""
+    from email.utils import parsedate_to_datetime  # on use: only 429/503 answers are read for dates
+
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

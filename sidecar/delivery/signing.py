@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import hmac
 import re
 
@@ -62,5 +61,6 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes, previous: str | 
 
 
 def _signature(secret: str, signed: bytes) -> str:
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+    # hmac.digest is OpenSSL's one-shot HMAC: no HMAC object per attempt (hmac.new builds one).
+    digest = hmac.digest(secret_key(secret), signed, "sha256")
+    return "v1," + binascii.b2a_base64(digest, newline=False).decode("ascii")

@@ -233,6 +233,37 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
     }
 
 
+def raw_result_element(result: AttemptResult) -> dict[str, Any]:
+    """result_element without the NUL replacement: the same element when no text holds a NUL.
+
+    For callers that encode the batch and look for an escaped NUL in the encoding (its
+    only way in), falling back to result_element then, rather than scanning every string.
+    """
+    outcome = result.outcome
+    success = outcome.success
+    element = {
+        "queue_id": str(result.job.queue_id),
+        "worker_id": result.worker_id,
+        "attempt_number": result.job.attempt_number,
+        "webhook_url": masked_url(result.job.webhook_url),
+        "request_headers": outcome.request_headers,
+        "response_status": outcome.status,
+        "response_headers": outcome.response_headers,
+        "response_body": outcome.response_body,
+        "duration_ms": outcome.duration_ms,
+        "success": success,
+        "error_type": None if success else outcome.error_type,
+        "error_message": None if success else outcome.error_message,
+        "retry_in_ms": result.retry_in_ms,
+        "status": result.status,
+    }
+    if result.log_id is not None:
+        element["log_id"] = str(result.log_id)
+        if result.first_send:
+            element["first_send"] = True
+    return element
+
+
 def results_json(results: Sequence[AttemptResult]) -> str:
     return json.dumps([result_element(r) for r in results], ensure_ascii=False)
 

@@ -29,6 +29,7 @@ from sidecar.store import (
     StoreError,
     TransientStoreError,
     plain_row,
+    raw_result_element,
     recorded_from_row,
     result_element,
 )
@@ -79,10 +80,28 @@ def _jsonb_encode(value: Any) -> bytes:
     surrogates and integers over 64 bits, which the json module takes (a surrogate
     becomes "?", as jsonb cannot store it).
     """
+    if type(value) is _JsonbText:
+        return b"\x01" + value
     try:
         return b"\x01" + orjson.dumps(value)
     except TypeError:
         return b"\x01" + json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
+
+
+class _JsonbText(bytes):
+    """JSON text already encoded, passed to the jsonb codec as it is."""
+
+
+def _record_argument(results: Sequence[AttemptResult]) -> _JsonbText | list[dict[str, Any]]:
+    """record_webhook_attempts' argument: the raw elements encoded at once, unless the
+    encoding shows an escaped NUL (jsonb refuses it); then the cleaned elements."""
+    try:
+        text = orjson.dumps([raw_result_element(r) for r in results])
+    except TypeError:
+        text = b"\\u0000"  # what orjson refuses goes the cleaned way, through the json module if need be
+    if b"\\u0000" in text:
+        return [result_element(r) for r in results]
+    return _JsonbText(text)
 
 
 def _jsonb_decode(data: bytes) -> Any:
@@ -177,7 +196,7 @@ class DirectStore:
     async def record(self, results: Sequence[AttemptResult]) -> list[RecordedAttempt]:
         if not results:
             return []
-        rows = await self._fetch("record_attempts", [result_element(r) for r in results])
+        rows = await self._fetch("record_attempts", _record_argument(results))
         return [recorded_from_row(row) for row in rows]
 
     async def release(self, ids: Sequence[UUID]) -> int:

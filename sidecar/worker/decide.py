@@ -36,6 +36,7 @@ class Decision:
 
 
 FINAL_FAILURE = Decision("failed")
+SUCCESS = Decision("success")  # frozen: one value serves every successful attempt
 
 
 def decide(job: Job, outcome: Outcome, rng: UniformSource = random) -> Decision:
@@ -52,7 +53,7 @@ def decide(job: Job, outcome: Outcome, rng: UniformSource = random) -> Decision:
           retry_in_ms = ceil(min(delay, MAX_RETRY_DELAY_MS))   (30 days, after jitter and Retry-After)
     """
     if outcome.success:
-        return Decision("success")
+        return SUCCESS
     if outcome.error_type == "blocked" or not job.retry_enabled or job.attempt_number >= job.max_attempts:
         return FINAL_FAILURE
     return Decision("retrying", retry_delay_ms(job, outcome.retry_after_s, rng))

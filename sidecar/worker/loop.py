@@ -122,18 +122,15 @@ def host_key(url: str) -> str:
     return f"{shown.lower()}:{parsed.port}" if parsed.port is not None else shown.lower()
 
 
-async def _attempt_safely(attempter: Attempter, job: Job) -> Outcome:
-    """Deliverer promises values for remote faults; a bug must still not strand the delivery."""
-    started = time.monotonic()
-    try:
-        return await attempter.attempt(job)
-    except Exception as exc:  # noqa: BLE001 - recorded as a failed attempt instead of lost
-        log.exception("attempt of delivery %s raised", job.queue_id)
-        ended = time.monotonic()
-        return Outcome(
-            request_headers={}, duration_ms=int((ended - started) * 1000), ended_at=ended,
-            error_type="network", error_message=f"request failed inside the sidecar: {exc!r}",
-        )
+def _raised(job: Job, exc: Exception, started: float) -> Outcome:
+    """Deliverer promises values for remote faults; a bug must still not strand the delivery:
+    the attempt is recorded as failed instead of lost."""
+    log.exception("attempt of delivery %s raised", job.queue_id)
+    ended = time.monotonic()
+    return Outcome(
+        request_headers={}, duration_ms=int((ended - started) * 1000), ended_at=ended,
+        error_type="network", error_message=f"request failed inside the sidecar: {exc!r}",
+    )
 
 
 
@@ -430,11 +427,14 @@ class Worker:
             if not await self._ready(claimed):
                 return
             self._events.attempt_started(job)
+            started = time.monotonic()
             try:
-                outcome = await _attempt_safely(self._attempter, job)
+                outcome = await self._attempter.attempt(job)  # awaited here: no coroutine of its own per attempt
             except asyncio.CancelledError:
                 self._events.attempt_abandoned(job)
                 raise
+            except Exception as exc:  # noqa: BLE001 - see _raised
+                outcome = _raised(job, exc, started)
         finally:
             del self._state.running[job.queue_id]
         decision = decide(job, outcome)

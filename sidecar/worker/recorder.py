@@ -60,14 +60,14 @@ class _LogIds:
     _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
     def __init__(self) -> None:
-        self._pool = b""
+        self._pool = ""  # the randomness as hex, turned into text once per 4 KiB
         self._at = 0
 
     def __call__(self) -> str:
         if self._at >= len(self._pool):
-            self._pool, self._at = os.urandom(4096), 0
-        h = self._pool[self._at:self._at + 16].hex()
-        self._at += 16
+            self._pool, self._at = os.urandom(4096).hex(), 0
+        h = self._pool[self._at:self._at + 32]
+        self._at += 32
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{self._VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 

@@ -46,3 +46,33 @@ def test_a_nul_in_a_response_header_is_replaced_before_it_reaches_jsonb() -> Non
     element = result_element(AttemptResult(job_from_row(row(None)), "w-1", outcome, None))
     assert element["response_headers"] == {"x-b": "a\ufffdb", "x-\ufffdc": "d"}
     assert element["request_headers"] == {"X-A": "1"}
+
+
+def _result(log_id: str | None = None, **outcome: Any) -> AttemptResult:
+    fields: dict[str, Any] = {"request_headers": {"X-A": "1"}, "duration_ms": 1, "ended_at": time.monotonic(),
+                              "status": 200, "response_headers": {"x-b": "b"}, "response_body": "ok", **outcome}
+    return AttemptResult(job_from_row(row(None)), "w-1", Outcome(**fields), None, log_id, first_send=True,
+                         status="success")
+
+
+@pytest.mark.parametrize("log_id", [None, str(uuid.uuid4())])
+def test_the_record_argument_is_the_result_elements_encoded(log_id: str | None) -> None:
+    from sidecar.store.direct import _jsonb_encode, _record_argument
+
+    results = [_result(log_id), _result(log_id, status=500, error_type="http_error", error_message="HTTP 500")]
+    argument = _record_argument(results)
+    assert isinstance(argument, bytes)
+    assert _jsonb_encode(argument) == _jsonb_encode([result_element(r) for r in results])
+
+
+@pytest.mark.parametrize("where", ["response_body", "response_headers", "request_headers", "error_message"])
+def test_a_nul_anywhere_sends_the_cleaned_elements(where: str) -> None:
+    from sidecar.store.direct import _jsonb_encode, _record_argument
+
+    nul: dict[str, Any] = {"response_body": "a\x00b", "response_headers": {"x-\x00": "v"},
+                           "request_headers": {"X-A": "\x00"}, "error_message": "bad \x00"}
+    extra = {"status": 500, "error_type": "http_error"} if where == "error_message" else {}
+    results = [_result(), _result(**{where: nul[where]}, **extra)]
+    argument = _record_argument(results)
+    assert argument == [result_element(r) for r in results]
+    assert b"\\u0000" not in _jsonb_encode(argument)

@@ -323,3 +323,25 @@ def test_status_and_headers_appear_only_with_the_whole_head() -> None:
 def test_the_request_head(url: str, start: bytes) -> None:
     raw = http1.encode_request(URL(url), {"Content-Type": "application/json", "X-Z": "1"}, b"{}")
     assert raw == start + b"Content-Length: 2\r\nContent-Type: application/json\r\nX-Z: 1\r\n\r\n{}"
+
+
+HEADS = [
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 03 Dec 2026 13:40:00 GMT\r\nContent-Length: 2\r\n"
+    b"Connection: keep-alive\r\n\r\nok",
+    b"HTTP/1.1 503 \r\nRetry-After:  \t 7 \t\r\nX-Empty:\r\nX-Spaces:   \r\nretry-after: 9\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    b"HTTP/1.0 404 Not Found\r\nX-Obs: caf\xe9 \t\r\nConnection: close\r\n\r\nmissing",
+    b"HTTP/1.1 204\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("cap", [CAP, 40, 8])
+@pytest.mark.parametrize("raw", HEADS)
+def test_a_head_in_one_read_parses_like_one_line_at_a_time(raw: bytes, cap: int) -> None:
+    # One read takes the whole-head match; a byte at a time takes the line path.
+    picked = frozenset({b"retry-after", b"date"})
+    whole = parse(raw, eof=True, cap=cap, picked=picked)
+    pieces = parse(*(raw[i:i + 1] for i in range(len(raw))), eof=True, cap=cap, picked=picked)
+    assert whole.status is not None
+    assert summary(whole) == summary(pieces)
+    assert (whole.header_bytes, whole.fields) == (pieces.header_bytes, pieces.fields)

@@ -10,9 +10,11 @@ from standardwebhooks import Webhook
 
 from sidecar.delivery import http1
 from sidecar.delivery.attempt import (
+    Deliverer,
     build_headers,
     classify,
     header_problem,
+    logged_request_headers,
     one_line,
     status_message,
     url_authorization,
@@ -136,3 +138,18 @@ def test_a_url_without_credentials_sends_no_authorization() -> None:
 def test_credentials_that_basic_auth_cannot_carry_are_an_invalid_url(url: str, problem: str) -> None:
     found = url_problem(url) or ""
     assert found.startswith("invalid URL:") and problem in found
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example/x", "https://user:pw@hooks.example/x?token=1"])
+@pytest.mark.parametrize("custom", [{}, {"X-Api-Key": "k", "X-Plain": "p", "Cookie": "c=1"}])
+def test_the_attempt_logs_its_request_headers_as_logged_request_headers_masks_them(
+        url: str, custom: dict[str, str]) -> None:
+    # The attempt masks only the names it does not set itself; the result must be the general rule's.
+    j = job(**custom)
+    j.webhook_url = url
+    prepared = Deliverer()._prepare(j)
+    assert isinstance(prepared, tuple)
+    _, headers, exchange = prepared
+    assert exchange.request_headers == logged_request_headers(url, headers)
+    assert exchange.request_headers["webhook-signature"] == "***"
+    assert ("Authorization" in exchange.request_headers) == ("user:pw" in url)
