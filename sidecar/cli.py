@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -141,6 +141,8 @@ def _add_config_parser(commands: argparse._SubParsersAction[Any]) -> None:
     config.add_argument("--rotate-secret", action="store_true", help="replace the signing secret (printed once)")
     config.add_argument("--show-secret", action="store_true", help="print the signing secret unmasked")
 
+_T = TypeVar("_T")
+
 
 # -- entry point ----------------------------------------------------------------
 
@@ -149,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings()
+        if args.command == "run" and settings.processes > 1:
+            return run_processes(args, settings)
         return _run_async(dispatch(args, settings))
     except Exception as exc:
         code = exit_code_for(exc)  # sidecar/errors.py: the one table of exit codes
@@ -157,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(code, str(exc))
 
 
-def _run_async(work: Awaitable[int]) -> int:
+def _run_async(work: Awaitable[_T]) -> _T:
     try:
         import uvloop
     except ImportError:
@@ -177,8 +181,6 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_migrate(settings)
     if args.command == "serve":
         return await cmd_serve(settings)
-    if args.command == "run" and settings.processes > 1:
-        return await cmd_run_processes(args, settings)
     handlers: dict[str, Callable[[argparse.Namespace, Settings, Store], Awaitable[int]]] = {
         "run": cmd_run, "replay": cmd_replay, "stats": cmd_stats, "logs": cmd_logs,
         "queue": cmd_queue, "config": cmd_config, "pause": cmd_pause, "resume": cmd_resume,
@@ -288,15 +290,35 @@ async def cmd_run(args: argparse.Namespace, settings: Settings, store: Store) ->
     return 0 if summary.unrecorded == 0 else 1
 
 
-async def cmd_run_processes(args: argparse.Namespace, settings: Settings) -> int:
-    """WEBHOOK_PROCESSES > 1: supervise that many `run` processes sharing the limits (sidecar/ops/processes.py)."""
+def run_processes(args: argparse.Namespace, settings: Settings) -> int:
+    """WEBHOOK_PROCESSES > 1: fork that many `run` workers sharing the limits, and supervise them.
+
+    What a worker needs is imported here, once, so that the forked workers share it
+    (sidecar/ops/processes.py). The embedded cluster is started once, before the fork.
+    """
     from sidecar.ops import processes
 
+    try:
+        import uvloop  # noqa: F401  (loaded once, for every worker)
+    except ImportError:
+        pass
+
     configure_logging(settings.log_format, settings.log_level.upper())
-    dsn = await start_embedded(settings) if settings.transport == "embedded" else None
+    dsn = _run_async(start_embedded(settings)) if settings.transport == "embedded" else None
     _note(f"running {settings.processes} worker processes; concurrency {settings.concurrency} in all")
-    return await processes.supervise(processes.worker_argv(args.once),
-                                     processes.child_environments(settings, os.environ, dsn))
+    gc.collect()
+    gc.freeze()  # what is loaded now stays shared by the workers instead of being copied on write
+
+    def worker() -> int:
+        try:
+            return _run_async(dispatch(args, load_settings()))
+        except Exception as exc:
+            code = exit_code_for(exc)
+            if code is None:
+                raise
+            return _fail(code, str(exc))
+
+    return processes.run_workers(processes.child_environments(settings, os.environ, dsn), worker)
 
 
 def _tune_gc() -> None:

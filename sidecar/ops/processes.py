@@ -1,8 +1,8 @@
 """Several worker processes under one `run`: the settings each gets, and their supervision.
 
 One Python process uses one core; `WEBHOOK_PROCESSES` runs that many workers on the
-same queue from one command (one systemd unit). The concurrency settings stay the
-service's totals: each process gets its share, so N processes open no more
+same queue from one command (one systemd unit), forked from it. The concurrency
+settings stay the service's totals: each process gets its share, so N processes open no more
 connections to a receiver than one would. The supervisor does no delivery itself: it
 starts the workers, passes SIGTERM/SIGINT on, and exits with the worst exit code once
 all have exited; when one fails, the others are stopped so that systemd restarts the
@@ -11,11 +11,12 @@ whole service.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sidecar.settings import Settings
 
@@ -47,35 +48,80 @@ def child_environments(settings: Settings, environ: Mapping[str, str], dsn: str 
     return envs
 
 
-async def supervise(argv: Sequence[str], environments: Sequence[Mapping[str, str]]) -> int:
-    """Run one `argv` process per environment until all exit; the worst exit code wins."""
-    children = [await asyncio.create_subprocess_exec(*argv, env=dict(env)) for env in environments]
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _signal_all, children, signal.SIGTERM)
+def run_workers(environments: Sequence[Mapping[str, str]], work: Callable[[], int]) -> int:
+    """Fork one worker per environment, each running `work()` in it, and wait for all; the worst code wins.
+
+    SIGTERM and SIGINT are passed on to the workers as SIGTERM, also while they are
+    still being forked; when one worker fails, the others are stopped, so that systemd
+    restarts the whole service.
+    """
+    alive: set[int] = set()
+    stop = {"asked": False}
+
+    def forward(*_: object) -> None:
+        stop["asked"] = True
+        _signal_all(alive, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return await _wait_all(children)
+        for env in environments:
+            alive.add(_fork(env, work))
+            if stop["asked"]:
+                _signal_all(alive, signal.SIGTERM)
+        return _wait(alive)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-async def _wait_all(children: list[asyncio.subprocess.Process]) -> int:
-    pending = {asyncio.ensure_future(child.wait()): child for child in children}
+def _fork(env: Mapping[str, str], work: Callable[[], int]) -> int:
+    """One worker: forked, not spawned, so it starts with the interpreter and the modules
+    the supervisor already loaded, and reaches its first claim about as soon as a single
+    process would instead of importing the package again. The forwarded signals are
+    blocked across the fork; the child puts back the default handlers before unblocking
+    them, so a stop that arrives while it starts ends it, not the supervisor's handler."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    pid = os.fork()
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return pid
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.environ.clear()
+        os.environ.update(env)
+        code = work()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _wait(alive: set[int]) -> int:
     worst = 0
-    while pending:
-        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            child = pending.pop(task)
-            code = task.result()
-            # A worker stopped before it had set its own handler ends by the SIGTERM
-            # passed on to it; it had claimed nothing, so that is a clean stop too.
-            if code == -signal.SIGTERM:
-                code = 0
-            if code != 0 and worst == 0:
-                log.error("worker process %d exited with %d; stopping the others", child.pid, code)
-                _signal_all(children, signal.SIGTERM)
-            worst = max(worst, _exit_code(code))
+    while alive:
+        try:
+            pid, status = os.waitpid(-1, 0)  # retried after a signal handler has run (PEP 475)
+        except ChildProcessError:
+            break
+        if pid not in alive:
+            continue
+        alive.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        # A worker stopped before it had set its own handler ends by the SIGTERM
+        # passed on to it; it had claimed nothing, so that is a clean stop too.
+        if code == -signal.SIGTERM:
+            code = 0
+        if code != 0 and worst == 0:
+            log.error("worker process %d exited with %d; stopping the others", pid, code)
+            _signal_all(alive, signal.SIGTERM)
+        worst = max(worst, _exit_code(code))
     return worst
 
 
@@ -84,15 +130,9 @@ def _exit_code(returncode: int) -> int:
     return returncode if returncode >= 0 else 1
 
 
-def _signal_all(children: Sequence[asyncio.subprocess.Process], sig: int) -> None:
-    for child in children:
-        if child.returncode is None:
-            try:
-                child.send_signal(sig)
-            except ProcessLookupError:
-                pass
-
-
-def worker_argv(once: bool) -> list[str]:
-    """The command line of one worker process: this interpreter, `run` with one process."""
-    return [sys.executable, "-m", "sidecar.cli", "run", *(["--once"] if once else [])]
+def _signal_all(pids: Iterable[int], sig: int) -> None:
+    for pid in list(pids):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass

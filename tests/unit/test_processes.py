@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,16 +51,47 @@ def test_auto_is_one_per_usable_core_and_bad_values_name_the_setting(tmp_path: P
             load_settings({"WEBHOOK_PROCESSES": bad}, env_file=tmp_path / "n")
 
 
-async def test_workers_ended_by_the_passed_on_sigterm_count_as_a_clean_stop() -> None:
-    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
-    children = [await asyncio.create_subprocess_exec(*sleeper) for _ in range(2)]
-    waiting = asyncio.create_task(processes._wait_all(children))
-    processes._signal_all(children, signal.SIGTERM)
-    assert await asyncio.wait_for(waiting, 10) == 0
+def _sleep() -> int:
+    time.sleep(30)
+    return 0
 
 
-async def test_a_failing_worker_stops_the_others_and_its_code_wins() -> None:
-    failing = await asyncio.create_subprocess_exec(sys.executable, "-c", "raise SystemExit(3)")
-    sleeping = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(30)")
-    assert await asyncio.wait_for(processes._wait_all([failing, sleeping]), 10) == 3
-    assert sleeping.returncode is not None
+def test_workers_ended_by_the_passed_on_sigterm_count_as_a_clean_stop() -> None:
+    # The supervisor forwards its own SIGTERM (sent here by the last worker, once it
+    # runs); the sleeping workers keep the default handler, so each ends by that
+    # signal, which counts as a clean stop.
+    def work() -> int:
+        if os.environ.get("LAST"):
+            os.kill(os.getppid(), signal.SIGTERM)
+        return _sleep()
+
+    started = time.monotonic()
+    assert processes.run_workers([{}, {"LAST": "1"}], work) == 0
+    assert time.monotonic() - started < 10
+
+
+def test_a_failing_worker_stops_the_others_and_its_code_wins() -> None:
+    def work() -> int:
+        if os.environ["ROLE"] == "fail":
+            return 3
+        return _sleep()
+
+    started = time.monotonic()
+    assert processes.run_workers([{"ROLE": "fail"}, {"ROLE": "sleep"}], work) == 3
+    assert time.monotonic() - started < 10  # the sleeper was stopped, not waited for
+
+
+def test_each_worker_gets_its_own_environment_and_exit_code() -> None:
+    def work() -> int:
+        return int(os.environ["CODE"]) if os.environ.get("KEEP") is None else 9
+
+    assert processes.run_workers([{"CODE": "0"}, {"CODE": "0"}], work) == 0
+    assert processes.run_workers([{"CODE": "0"}, {"CODE": "4"}], work) == 4
+
+
+def test_an_exception_in_a_worker_is_exit_1_with_its_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    def work() -> int:
+        raise RuntimeError("boom in the worker")
+
+    assert processes.run_workers([{}], work) == 1
+    assert "RuntimeError: boom in the worker" in capfd.readouterr().err
