@@ -99,13 +99,21 @@ def variants(sql: str) -> tuple[recordcosts.WhatIf, ...]:
         change.append(("… but request_body storage as before (section 5 left out)", lambda s: without_section(s, 5)))
     out = [recordcosts.WhatIf("without the migration"), recordcosts.WhatIf("with the migration", (sql,))]
     out += [recordcosts.WhatIf(name, (edit(sql),)) for name, edit in change]
+    return tuple(out + storage_variants(sql)[1:])
+
+
+def storage_variants(sql: str) -> list[recordcosts.WhatIf]:
+    """The log row's storage: the migration without its section 5, then each option on top."""
+    base = without_section(sql, 5) if 5 in sections(sql) else sql
     body = "alter table public.webhook_logs alter column request_body set"
-    out += [
-        recordcosts.WhatIf("… and request_body compression lz4", (sql, f"{body} compression lz4")),
-        recordcosts.WhatIf("… but request_body storage extended, compression lz4",
-                           (sql, f"{body} storage extended", f"{body} compression lz4")),
+    target = "alter table public.webhook_logs set (toast_tuple_target = 4080)"
+    return [
+        recordcosts.WhatIf("with the migration, request_body as before (storage extended, pglz)", (base,)),
+        recordcosts.WhatIf("… storage main", (base, f"{body} storage main")),
+        recordcosts.WhatIf("… compression lz4", (base, f"{body} compression lz4")),
+        recordcosts.WhatIf("… toast_tuple_target = 4080", (base, target)),
+        recordcosts.WhatIf("… toast_tuple_target = 4080, compression lz4", (base, target, f"{body} compression lz4")),
     ]
-    return tuple(out)
 
 
 async def _template(bench: Bench, skip: Path) -> None:
@@ -132,6 +140,8 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=6_000)
     parser.add_argument("--claim-batch", type=int, default=47)
     parser.add_argument("--record-batch", type=int, default=100)
+    parser.add_argument("--storage", action="store_true",
+                        help="only the log row's storage options, against the migration without its section 5")
     args = parser.parse_args()
     sql = args.migration.read_text(encoding="utf-8")
     scratch = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
@@ -140,7 +150,9 @@ def main() -> None:
             bench = Bench(cluster=cluster, scratch=scratch, quick=False)
             asyncio.run(_template(bench, args.migration))
             tallies = asyncio.run(recordcosts.run_rounds(bench, TEMPLATE_RESULT, args.rounds, args.deliveries,
-                                                         args.claim_batch, args.record_batch, variants(sql)))
+                                                         args.claim_batch, args.record_batch,
+                                                         tuple(storage_variants(sql)) if args.storage
+                                                         else variants(sql)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"{args.deliveries:,} ~1 KB leads per clone, claims of {args.claim_batch}, records of "

@@ -222,7 +222,7 @@ CREATE TABLE public.webhook_logs (
     CONSTRAINT webhook_logs_duration_ms_check CHECK (((duration_ms IS NULL) OR (duration_ms >= 0)))
 )
 WITH (autovacuum_vacuum_insert_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02');
-ALTER TABLE ONLY public.webhook_logs ALTER COLUMN request_body SET STORAGE MAIN;
+ALTER TABLE ONLY public.webhook_logs ALTER COLUMN request_body SET COMPRESSION lz4;
 
 
 --

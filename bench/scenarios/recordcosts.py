@@ -102,9 +102,10 @@ VARIANTS: tuple[WhatIf, ...] = (
     WhatIf("request_headers stored as {}", shape=_empty_request_headers),
     WhatIf("response_headers not stored", shape=_no_response_headers),
     WhatIf("log row without request_body and both header maps", shape=_narrow, body_dropped=True),
-    WhatIf("request_body in the TOAST table (storage extended, as before 20261203120000)",
-           ("alter table public.webhook_logs alter column request_body set storage extended",),
-           note="a ~2.1 KB log row is over the TOAST threshold: request_body then goes to the TOAST table"),
+    WhatIf("request_body compressed with pglz (as before 20261203120000)",
+           ("alter table public.webhook_logs alter column request_body set compression pglz",),
+           note="a ~2.1 KB log row is over the TOAST threshold: pglz saves too little, so request_body then "
+                "goes to the TOAST table"),
     WhatIf("queue payload emptied ('{}') after enqueue", after_fill=("update public.webhook_queue set payload = '{}'",),
            note="the claim and record then copy no payload, and request_body is '{}' too: compare with the "
                 "request_body row for the queue's own share"),
