@@ -958,276 +958,276 @@ begin
 
   loop
     begin
-  with input as (
-    -- One pass over the array: each header map is copied out once, not twice.
-    select x.*
-    from rows from (jsonb_to_recordset(record_webhook_attempts.results) as (
-      queue_id uuid,
-      worker_id text,
-      attempt_number integer,
-      webhook_url text,
-      request_headers jsonb,
-      response_status integer,
-      response_headers jsonb,
-      response_body text,
-      duration_ms integer,
-      success boolean,
-      error_type public.webhook_error_type,
-      error_message text,
-      retry_in_ms numeric,
-      log_id uuid,
-      first_send boolean,
-      status text
-    )) with ordinality as x(queue_id, worker_id, attempt_number, webhook_url, request_headers,
-                           response_status, response_headers, response_body, duration_ms, success,
-                           error_type, error_message, retry_in_ms, log_id, first_send, status, ord)
-  ),
-  -- Lock in id order so concurrent batches cannot deadlock each other.
-  locked as materialized (
-    select q.*
-    from public.webhook_queue q
-    where q.id in (select i.queue_id from input i)
-    order by q.id
-    for update
-  ),
-  decided as materialized (
-    select i.*,
-           q.id as q_id,
-           q.lead_id as q_lead_id,
-           q.routing_rule_id as q_routing_rule_id,
-           q.webhook_id as q_webhook_id,
-           q.max_attempts as q_max_attempts,
-           q.payload as q_payload,
-           q.parent_log_id as q_parent_log_id,
-           q.webhook_log_id as q_last_log_id,
-           coalesce(i.success, false) as ok,
-           coalesce(i.first_send, false) as first,
-           coalesce(q.status = 'processing' and q.locked_by = i.worker_id and q.attempt_number = i.attempt_number, false)
-             as holds_lease,
-           coalesce(i.success and q.status = 'pending' and q.attempt_number = i.attempt_number, false)
-             as ends_duplicate,
-           coalesce(i.log_id, gen_random_uuid()) as new_log_id,
-           -- A first send cannot be logged yet: only resends pay for the lookup.
-           case
-             when coalesce(i.first_send, false) then null
-             else (select l.status::text from public.webhook_logs l where l.id = i.log_id)
-           end as recorded_status
-    from input i
-    left join locked q on q.id = i.queue_id
-  ),
-  ranked as materialized (
-    select d.*,
-           d.recorded_status is not null as already_recorded,
-           -- The sidecar's verdict (sidecar/decide.py) is applied, unless it is impossible.
-           case
-             when d.status is null then null
-             when d.status not in ('success', 'retrying', 'failed')
-               then format('the sidecar asked for %s, which is not a status (success, retrying or failed)',
-                           d.status)
-             when d.status = 'success' and not d.ok
-               then 'the sidecar asked for success for an attempt that did not succeed'
-             when d.status <> 'success' and d.ok
-               then format('the sidecar asked for %s after a success', d.status)
-             when d.status = 'retrying' and d.error_type = 'blocked'
-               then 'the sidecar asked for retrying a blocked attempt'
-             when d.status = 'retrying' and d.retry_in_ms is null
-               then 'the sidecar asked for retrying without retry_in_ms'
-             when d.status = 'retrying' and d.attempt_number >= d.q_max_attempts
-               then format('the sidecar asked for retrying past max_attempts (attempt %s of %s)',
-                           d.attempt_number, d.q_max_attempts)
-           end as refusal,
-           d.recorded_status is null
-             and (d.holds_lease or d.ends_duplicate)
-             and row_number() over (partition by d.queue_id
-                                    order by (d.holds_lease or d.ends_duplicate) desc, d.ord) = 1 as applies
-    from decided d
-  ),
-  verdict as (
-    select r.*,
-           case
-             when not r.applies then 'none'
-             when r.refusal is not null then 'fail'
-             when r.ok then 'complete'
-             when r.status is not null then case r.status when 'retrying' then 'retry' else 'fail' end
-             -- No status: a sidecar from before 20261202160000 sent this; decide as it expects.
-             when r.retry_in_ms is not null
-                  and r.error_type is distinct from 'blocked'
-                  and r.attempt_number < r.q_max_attempts then 'retry'
-             else 'fail'
-           end as action,
-           case
-             when r.attempt_number = 1 then r.q_parent_log_id
-             when r.applies then r.q_last_log_id
-             else (select l.id
-                   from public.webhook_logs l
-                   where l.queue_id = r.q_id and l.attempt_number = r.attempt_number - 1
-                   order by l.created_at desc
-                   limit 1)
-           end as parent_id,
-           case when r.ok and r.refusal is null then null else nullif(concat_ws('; ', r.error_message, r.refusal), '') end
-             as message
-    from ranked r
-  ),
-  outcome as materialized (
-    select v.*,
-           case
-             when v.refusal is not null then 'failed'
-             when v.ok then 'success'
-             when v.action = 'retry' then 'retrying'
-             else 'failed'
-           end as log_status
-    from verdict v
-  ),
-  -- A first send's log_id is new (the sidecar made it for this attempt): a plain insert.
-  first_logs as (
-    insert into public.webhook_logs (
-      id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
-      response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
-      is_retry, parent_log_id, status, error_message, error_type)
-    select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
-           coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
-           o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
-           o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
-           o.log_status::public.webhook_log_status,
-           o.message,
-           case when o.ok then null else o.error_type end
-    from outcome o
-    where o.q_id is not null and o.first and v_plain
-    returning 1
-  ),
-  -- A resend may find its log already written by the call it repeats.
-  resent_logs as (
-    insert into public.webhook_logs (
-      id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
-      response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
-      is_retry, parent_log_id, status, error_message, error_type)
-    select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
-           coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
-           o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
-           o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
-           o.log_status::public.webhook_log_status,
-           o.message,
-           case when o.ok then null else o.error_type end
-    from outcome o
-    where o.q_id is not null and not (o.first and v_plain) and not o.already_recorded
-    on conflict (id) do nothing
-    returning 1
-  ),
-  -- Retries of a held rule (paused, inactive, funnel not active) go back held; the
-  -- rules are looked up only when there is a retry of a lead's delivery.
-  held_rules as (
-    select case
-             when exists (select 1 from outcome o where o.applies and o.action = 'retry' and o.q_lead_id is not null)
-               then array(select webhooks_private.webhook_held_rules(array(
-                      select distinct o.q_routing_rule_id from outcome o
-                      where o.applies and o.action = 'retry' and o.q_lead_id is not null)))
-             else '{}'::uuid[]
-           end as ids
-  ),
-  queue_updates as (
-    update public.webhook_queue q
-    set webhook_log_id = o.new_log_id,
-        status = (case o.action
-                    when 'complete' then 'completed'
-                    when 'retry' then 'pending'
-                    else 'failed'
-                  end)::public.webhook_queue_status,
-        attempt_number = case when o.action = 'retry' then q.attempt_number + 1 else q.attempt_number end,
-        scheduled_at = case
-                         when o.action = 'retry'
-                           then now() + least(greatest(o.retry_in_ms, 0), webhooks_private.webhook_max_retry_delay_ms())
-                                        * interval '1 millisecond'
-                         else q.scheduled_at
-                       end,
-        completed_at = case when o.action = 'retry' then null else now() end,
-        error_message = o.message,
-        locked_by = null,
-        lease_expires_at = null,
-        held = case
-                 when o.action = 'retry' and q.lead_id is not null and q.routing_rule_id = any (h.ids) then true
-                 else q.held
-               end
-    from outcome o, held_rules h
-    where o.applies and q.id = o.q_id
-    returning 1
-  ),
-  -- Each delivery that ended failed: its delivery.failed event (tests too).
-  failed_events as (
-    insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
-    select o.q_routing_rule_id, r.funnel_id, 'delivery.failed',
-           jsonb_build_object('queue_id', o.q_id, 'webhook_id', o.q_webhook_id, 'lead_id', o.q_lead_id,
-                              'log_id', o.new_log_id, 'attempts', o.attempt_number,
-                              'error_type', case when o.ok then null else o.error_type end,
-                              'error_message', o.message,
-                              'response_status', o.response_status, 'test', o.q_lead_id is null)
-    from outcome o
-    join public.routing_rules r on r.id = o.q_routing_rule_id
-    where o.applies and o.action = 'fail'
-    returning 1
-  ),
-  -- Per rule, over this call's ended deliveries: a success among leads' deliveries
-  -- resets the count of failures in a row, else their failures add to it; a rule with
-  -- a failure (a test's too) at or past auto_pause_after_failures is paused.
-  per_rule as (
-    select o.q_routing_rule_id as routing_rule_id,
-           bool_or(o.q_lead_id is not null) as counts,
-           bool_or(o.q_lead_id is not null and o.action = 'complete') as any_success,
-           count(*) filter (where o.q_lead_id is not null and o.action = 'fail') as failures,
-           bool_or(o.action = 'fail') as any_failed
-    from outcome o
-    where o.applies and o.action in ('complete', 'fail')
-    group by o.q_routing_rule_id
-  ),
-  next_count as (
-    select p.*, c.routing_rule_id as c_rule,
-           case
-             when not p.counts then c.consecutive_failures
-             when p.any_success then 0
-             else least(c.consecutive_failures + p.failures, 2147483647)
-           end as failures_now,
-           case
-             when not p.counts then c.failing_since
-             when p.any_success then null
-             else coalesce(c.failing_since, now())
-           end as since_now
-    from per_rule p
-    join public.webhook_configs c on c.routing_rule_id = p.routing_rule_id
-  ),
-  next_config as (
-    select n.*,
-           n.any_failed and c.paused_at is null and c.auto_pause_after_failures is not null
-             and n.failures_now >= c.auto_pause_after_failures as pauses,
-           n.failures_now is distinct from c.consecutive_failures or n.since_now is distinct from c.failing_since
-             as changes
-    from next_count n
-    join public.webhook_configs c on c.routing_rule_id = n.c_rule
-  ),
-  counted as (
-    update public.webhook_configs c
-    set consecutive_failures = n.failures_now,
-        failing_since = n.since_now,
-        paused_at = case when n.pauses then now() else c.paused_at end,
-        paused_reason = case
-                          when n.pauses
-                            then format('auto: %s deliveries in a row failed since %s',
-                                        n.failures_now, to_char(n.since_now at time zone 'UTC',
-                                                                'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-                          else c.paused_reason
-                        end
-    from next_config n
-    where c.routing_rule_id = n.c_rule and (n.pauses or n.changes)
-    returning 1
-  )
-  select array_agg(o.queue_id order by o.ord),
-         array_agg(case when o.q_id is null then null else o.new_log_id end order by o.ord),
-         array_agg(o.applies order by o.ord),
-         array_agg(case
-                     when o.q_id is null then null
-                     when o.already_recorded then o.recorded_status
-                     else o.log_status
-                   end order by o.ord)
-  into v_queue_ids, v_log_ids, v_applied, v_statuses
-  from outcome o;
+      with input as (
+        -- One pass over the array: each header map is copied out once, not twice.
+        select x.*
+        from rows from (jsonb_to_recordset(record_webhook_attempts.results) as (
+          queue_id uuid,
+          worker_id text,
+          attempt_number integer,
+          webhook_url text,
+          request_headers jsonb,
+          response_status integer,
+          response_headers jsonb,
+          response_body text,
+          duration_ms integer,
+          success boolean,
+          error_type public.webhook_error_type,
+          error_message text,
+          retry_in_ms numeric,
+          log_id uuid,
+          first_send boolean,
+          status text
+        )) with ordinality as x(queue_id, worker_id, attempt_number, webhook_url, request_headers,
+                               response_status, response_headers, response_body, duration_ms, success,
+                               error_type, error_message, retry_in_ms, log_id, first_send, status, ord)
+      ),
+      -- Lock in id order so concurrent batches cannot deadlock each other.
+      locked as materialized (
+        select q.*
+        from public.webhook_queue q
+        where q.id in (select i.queue_id from input i)
+        order by q.id
+        for update
+      ),
+      decided as materialized (
+        select i.*,
+               q.id as q_id,
+               q.lead_id as q_lead_id,
+               q.routing_rule_id as q_routing_rule_id,
+               q.webhook_id as q_webhook_id,
+               q.max_attempts as q_max_attempts,
+               q.payload as q_payload,
+               q.parent_log_id as q_parent_log_id,
+               q.webhook_log_id as q_last_log_id,
+               coalesce(i.success, false) as ok,
+               coalesce(i.first_send, false) as first,
+               coalesce(q.status = 'processing' and q.locked_by = i.worker_id and q.attempt_number = i.attempt_number, false)
+                 as holds_lease,
+               coalesce(i.success and q.status = 'pending' and q.attempt_number = i.attempt_number, false)
+                 as ends_duplicate,
+               coalesce(i.log_id, gen_random_uuid()) as new_log_id,
+               -- A first send cannot be logged yet: only resends pay for the lookup.
+               case
+                 when coalesce(i.first_send, false) then null
+                 else (select l.status::text from public.webhook_logs l where l.id = i.log_id)
+               end as recorded_status
+        from input i
+        left join locked q on q.id = i.queue_id
+      ),
+      ranked as materialized (
+        select d.*,
+               d.recorded_status is not null as already_recorded,
+               -- The sidecar's verdict (sidecar/decide.py) is applied, unless it is impossible.
+               case
+                 when d.status is null then null
+                 when d.status not in ('success', 'retrying', 'failed')
+                   then format('the sidecar asked for %s, which is not a status (success, retrying or failed)',
+                               d.status)
+                 when d.status = 'success' and not d.ok
+                   then 'the sidecar asked for success for an attempt that did not succeed'
+                 when d.status <> 'success' and d.ok
+                   then format('the sidecar asked for %s after a success', d.status)
+                 when d.status = 'retrying' and d.error_type = 'blocked'
+                   then 'the sidecar asked for retrying a blocked attempt'
+                 when d.status = 'retrying' and d.retry_in_ms is null
+                   then 'the sidecar asked for retrying without retry_in_ms'
+                 when d.status = 'retrying' and d.attempt_number >= d.q_max_attempts
+                   then format('the sidecar asked for retrying past max_attempts (attempt %s of %s)',
+                               d.attempt_number, d.q_max_attempts)
+               end as refusal,
+               d.recorded_status is null
+                 and (d.holds_lease or d.ends_duplicate)
+                 and row_number() over (partition by d.queue_id
+                                        order by (d.holds_lease or d.ends_duplicate) desc, d.ord) = 1 as applies
+        from decided d
+      ),
+      verdict as (
+        select r.*,
+               case
+                 when not r.applies then 'none'
+                 when r.refusal is not null then 'fail'
+                 when r.ok then 'complete'
+                 when r.status is not null then case r.status when 'retrying' then 'retry' else 'fail' end
+                 -- No status: a sidecar from before 20261202160000 sent this; decide as it expects.
+                 when r.retry_in_ms is not null
+                      and r.error_type is distinct from 'blocked'
+                      and r.attempt_number < r.q_max_attempts then 'retry'
+                 else 'fail'
+               end as action,
+               case
+                 when r.attempt_number = 1 then r.q_parent_log_id
+                 when r.applies then r.q_last_log_id
+                 else (select l.id
+                       from public.webhook_logs l
+                       where l.queue_id = r.q_id and l.attempt_number = r.attempt_number - 1
+                       order by l.created_at desc
+                       limit 1)
+               end as parent_id,
+               case when r.ok and r.refusal is null then null else nullif(concat_ws('; ', r.error_message, r.refusal), '') end
+                 as message
+        from ranked r
+      ),
+      outcome as materialized (
+        select v.*,
+               case
+                 when v.refusal is not null then 'failed'
+                 when v.ok then 'success'
+                 when v.action = 'retry' then 'retrying'
+                 else 'failed'
+               end as log_status
+        from verdict v
+      ),
+      -- A first send's log_id is new (the sidecar made it for this attempt): a plain insert.
+      first_logs as (
+        insert into public.webhook_logs (
+          id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
+          response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
+          is_retry, parent_log_id, status, error_message, error_type)
+        select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
+               coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
+               o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
+               o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
+               o.log_status::public.webhook_log_status,
+               o.message,
+               case when o.ok then null else o.error_type end
+        from outcome o
+        where o.q_id is not null and o.first and v_plain
+        returning 1
+      ),
+      -- A resend may find its log already written by the call it repeats.
+      resent_logs as (
+        insert into public.webhook_logs (
+          id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
+          response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
+          is_retry, parent_log_id, status, error_message, error_type)
+        select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
+               coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
+               o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
+               o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
+               o.log_status::public.webhook_log_status,
+               o.message,
+               case when o.ok then null else o.error_type end
+        from outcome o
+        where o.q_id is not null and not (o.first and v_plain) and not o.already_recorded
+        on conflict (id) do nothing
+        returning 1
+      ),
+      -- Retries of a held rule (paused, inactive, funnel not active) go back held; the
+      -- rules are looked up only when there is a retry of a lead's delivery.
+      held_rules as (
+        select case
+                 when exists (select 1 from outcome o where o.applies and o.action = 'retry' and o.q_lead_id is not null)
+                   then array(select webhooks_private.webhook_held_rules(array(
+                          select distinct o.q_routing_rule_id from outcome o
+                          where o.applies and o.action = 'retry' and o.q_lead_id is not null)))
+                 else '{}'::uuid[]
+               end as ids
+      ),
+      queue_updates as (
+        update public.webhook_queue q
+        set webhook_log_id = o.new_log_id,
+            status = (case o.action
+                        when 'complete' then 'completed'
+                        when 'retry' then 'pending'
+                        else 'failed'
+                      end)::public.webhook_queue_status,
+            attempt_number = case when o.action = 'retry' then q.attempt_number + 1 else q.attempt_number end,
+            scheduled_at = case
+                             when o.action = 'retry'
+                               then now() + least(greatest(o.retry_in_ms, 0), webhooks_private.webhook_max_retry_delay_ms())
+                                            * interval '1 millisecond'
+                             else q.scheduled_at
+                           end,
+            completed_at = case when o.action = 'retry' then null else now() end,
+            error_message = o.message,
+            locked_by = null,
+            lease_expires_at = null,
+            held = case
+                     when o.action = 'retry' and q.lead_id is not null and q.routing_rule_id = any (h.ids) then true
+                     else q.held
+                   end
+        from outcome o, held_rules h
+        where o.applies and q.id = o.q_id
+        returning 1
+      ),
+      -- Each delivery that ended failed: its delivery.failed event (tests too).
+      failed_events as (
+        insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
+        select o.q_routing_rule_id, r.funnel_id, 'delivery.failed',
+               jsonb_build_object('queue_id', o.q_id, 'webhook_id', o.q_webhook_id, 'lead_id', o.q_lead_id,
+                                  'log_id', o.new_log_id, 'attempts', o.attempt_number,
+                                  'error_type', case when o.ok then null else o.error_type end,
+                                  'error_message', o.message,
+                                  'response_status', o.response_status, 'test', o.q_lead_id is null)
+        from outcome o
+        join public.routing_rules r on r.id = o.q_routing_rule_id
+        where o.applies and o.action = 'fail'
+        returning 1
+      ),
+      -- Per rule, over this call's ended deliveries: a success among leads' deliveries
+      -- resets the count of failures in a row, else their failures add to it; a rule with
+      -- a failure (a test's too) at or past auto_pause_after_failures is paused.
+      per_rule as (
+        select o.q_routing_rule_id as routing_rule_id,
+               bool_or(o.q_lead_id is not null) as counts,
+               bool_or(o.q_lead_id is not null and o.action = 'complete') as any_success,
+               count(*) filter (where o.q_lead_id is not null and o.action = 'fail') as failures,
+               bool_or(o.action = 'fail') as any_failed
+        from outcome o
+        where o.applies and o.action in ('complete', 'fail')
+        group by o.q_routing_rule_id
+      ),
+      next_count as (
+        select p.*, c.routing_rule_id as c_rule,
+               case
+                 when not p.counts then c.consecutive_failures
+                 when p.any_success then 0
+                 else least(c.consecutive_failures + p.failures, 2147483647)
+               end as failures_now,
+               case
+                 when not p.counts then c.failing_since
+                 when p.any_success then null
+                 else coalesce(c.failing_since, now())
+               end as since_now
+        from per_rule p
+        join public.webhook_configs c on c.routing_rule_id = p.routing_rule_id
+      ),
+      next_config as (
+        select n.*,
+               n.any_failed and c.paused_at is null and c.auto_pause_after_failures is not null
+                 and n.failures_now >= c.auto_pause_after_failures as pauses,
+               n.failures_now is distinct from c.consecutive_failures or n.since_now is distinct from c.failing_since
+                 as changes
+        from next_count n
+        join public.webhook_configs c on c.routing_rule_id = n.c_rule
+      ),
+      counted as (
+        update public.webhook_configs c
+        set consecutive_failures = n.failures_now,
+            failing_since = n.since_now,
+            paused_at = case when n.pauses then now() else c.paused_at end,
+            paused_reason = case
+                              when n.pauses
+                                then format('auto: %s deliveries in a row failed since %s',
+                                            n.failures_now, to_char(n.since_now at time zone 'UTC',
+                                                                    'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                              else c.paused_reason
+                            end
+        from next_config n
+        where c.routing_rule_id = n.c_rule and (n.pauses or n.changes)
+        returning 1
+      )
+      select array_agg(o.queue_id order by o.ord),
+             array_agg(case when o.q_id is null then null else o.new_log_id end order by o.ord),
+             array_agg(o.applies order by o.ord),
+             array_agg(case
+                         when o.q_id is null then null
+                         when o.already_recorded then o.recorded_status
+                         else o.log_status
+                       end order by o.ord)
+      into v_queue_ids, v_log_ids, v_applied, v_statuses
+      from outcome o;
       exit;
     exception when unique_violation then
       if not v_plain then
