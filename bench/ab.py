@@ -5,7 +5,8 @@
 A VARIANT is `label=` (the working tree as it is), `label=NAME:VALUE,…` (environment
 overrides, e.g. `debug=WEBHOOK_LOG_LEVEL:debug`) or `label=@REV` (the sidecar code of a
 git revision, checked out in a temporary worktree; the database schema stays this
-tree's). Each round runs every variant once, in order, on one throwaway cluster and
+tree's, unless --schema-too, which gives each `@REV` variant that revision's migrations
+as well, e.g. `--schema-too before=@main now=`). Each round runs every variant once, in order, on one throwaway cluster and
 nginx, through the same path as the suite's (2): leads inserted, `webhook-sidecar
 run --once`, rate from the first claim to the last completion. Prints per variant
 the median rate, every round's rate, and the median CPU per delivery of the
@@ -40,7 +41,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from receiver import Nginx  # noqa: E402
 from scenarios import endtoend, userpath  # noqa: E402
-from scenarios.common import REPO_DIR, Bench, bench_cluster  # noqa: E402
+from scenarios.common import REPO_DIR, Bench, bench_cluster, create_template_from  # noqa: E402
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)
     revision: str | None = None
     prefix: list[str] | None = None
+    tree: Path | None = None
+    bench: Bench | None = None  # its own template (--schema-too), else the run's
     rates: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
     db_cpu_us: list[float] = field(default_factory=list)
@@ -90,7 +93,7 @@ def run_round(bench: Bench, url: str, variants: list[Variant], deliveries: int, 
     for variant in variants:
         before = os.times()
         result = asyncio.run(endtoend.throughput(
-            bench, url, deliveries, concurrency, prefix=variant.prefix, extra_env=variant.env))
+            variant.bench or bench, url, deliveries, concurrency, prefix=variant.prefix, extra_env=variant.env))
         after = os.times()
         if result.completed != deliveries:
             raise SystemExit(f"{variant.label}: {result.completed} of {deliveries} completed")
@@ -101,7 +104,7 @@ def run_round(bench: Bench, url: str, variants: list[Variant], deliveries: int, 
 
 def run_user_round(bench: Bench, nginx: Nginx, variants: list[Variant], deliveries: int) -> None:
     for variant in variants:
-        result = asyncio.run(userpath.user_run(bench, nginx.url, deliveries, prefix=variant.prefix,
+        result = asyncio.run(userpath.user_run(variant.bench or bench, nginx.url, deliveries, prefix=variant.prefix,
                                                extra_env=variant.env, receiver_pid=nginx.pid))
         variant.rates.append(result.rate)
         variant.cpu_us.append(result.per_delivery_us(result.sidecar_cpu_s))
@@ -125,15 +128,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deliveries", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50, help="not with --user-path (50, as a user sets it)")
     parser.add_argument("--user-path", action="store_true", help="time the user path (bench/scenarios/userpath.py)")
+    parser.add_argument("--schema-too", action="store_true",
+                        help="@REV variants get that revision's migrations too, in a template of their own")
     parser.add_argument("variants", nargs="+")
     args = parser.parse_args(argv)
     variants = [parse_variant(text) for text in args.variants]
     with ExitStack() as stack:
         for variant in variants:
             if variant.revision is not None:
-                variant.prefix = sidecar_from(stack.enter_context(worktree(variant.revision)))
+                variant.tree = stack.enter_context(worktree(variant.revision))
+                variant.prefix = sidecar_from(variant.tree)
         started = time.monotonic()
         bench = stack.enter_context(bench_cluster(quick=True))
+        for number, variant in enumerate(variants):
+            if args.schema_too and variant.tree is not None:
+                variant.bench = asyncio.run(create_template_from(
+                    bench, f"bench_template_{number}", variant.tree / "supabase" / "migrations"))
         nginx = stack.enter_context(Nginx())
         for _ in range(args.rounds):
             if args.user_path:

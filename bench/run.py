@@ -428,7 +428,8 @@ def run_rpc(ctx: Context) -> None:
         "claims and records are as large as its free slots and its 5 ms record window allow.",
         "",
         "What-if at batch 50 with the two bookkeeping foreign keys dropped on the clone "
-        "(webhook_queue.webhook_log_id → webhook_logs, webhook_logs.queue_id → webhook_queue), 3 runs "
+        "(webhook_queue.webhook_log_id → webhook_logs, webhook_logs.queue_id → webhook_queue; since "
+        "20261203120000 there are none to drop, so this is a control), 3 runs "
         f"alternated with 3 of the schema as migrated, medians: record {lean_record:.0f} vs {base_record:.0f}, "
         f"claim + record {lean_us:.0f} vs {base_us:.0f} µs/delivery.",
         "", "One `record_webhook_attempts` of 50 successes, executed plan with constraint triggers "

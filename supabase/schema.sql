@@ -222,6 +222,7 @@ CREATE TABLE public.webhook_logs (
     CONSTRAINT webhook_logs_duration_ms_check CHECK (((duration_ms IS NULL) OR (duration_ms >= 0)))
 )
 WITH (autovacuum_vacuum_insert_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY public.webhook_logs ALTER COLUMN request_body SET COMPRESSION lz4;
 
 
 --
@@ -236,6 +237,13 @@ COMMENT ON TABLE public.webhook_logs IS 'One row per HTTP attempt of a webhook d
 --
 
 COMMENT ON COLUMN public.webhook_logs.request_body IS 'The delivery payload as sent (compact jsonb text of this value).';
+
+
+--
+-- Name: COLUMN webhook_logs.queue_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_logs.queue_id IS 'The delivery (webhook_queue.id) this attempt belongs to; null once that row is deleted. Kept by triggers, not a foreign key.';
 
 
 --
@@ -547,6 +555,11 @@ declare
   v_now_granted uuid[];
   v_passes integer := 0;
 begin
+  -- A claim lost to a crash leaves its deliveries as they were (pending, or an expired
+  -- lease): they are claimed again, at least once still holds. The record that follows
+  -- commits after it in WAL order, so a durable record implies a durable claim. For the
+  -- rest of the calling transaction (the worker calls this alone, in its own).
+  set local synchronous_commit = off;
   if v_worker is null or v_worker = '' then
     raise exception 'worker_id must be a non-empty text' using errcode = 'invalid_parameter_value';
   end if;
@@ -926,181 +939,305 @@ $$;
 CREATE FUNCTION public.record_webhook_attempts(results jsonb) RETURNS TABLE(queue_id uuid, log_id uuid, applied boolean, status text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET "webhooks.recording" TO 'on'
     AS $$
 #variable_conflict use_column
+declare
+  -- First sends are inserted without ON CONFLICT; should one's log_id exist after all
+  -- (a result marked first_send by mistake), the call is made again with ON CONFLICT
+  -- for every result, the mark still sparing the lookup (tests/db/test_record_resend.py).
+  v_plain boolean := true;
+  v_queue_ids uuid[];
+  v_log_ids uuid[];
+  v_applied boolean[];
+  v_statuses text[];
 begin
   if results is null or jsonb_typeof(results) <> 'array' then
     raise exception 'results must be a JSON array of attempt results' using errcode = 'invalid_parameter_value';
   end if;
 
-  return query
-  with input as (
-    select x.*, e.ord
-    from jsonb_array_elements(record_webhook_attempts.results) with ordinality as e(elem, ord)
-    cross join lateral jsonb_to_record(e.elem) as x(
-      queue_id uuid,
-      worker_id text,
-      attempt_number integer,
-      webhook_url text,
-      request_headers jsonb,
-      response_status integer,
-      response_headers jsonb,
-      response_body text,
-      duration_ms integer,
-      success boolean,
-      error_type public.webhook_error_type,
-      error_message text,
-      retry_in_ms numeric,
-      log_id uuid,
-      first_send boolean,
-      status text
-    )
-  ),
-  -- Lock in id order so concurrent batches cannot deadlock each other.
-  locked as materialized (
-    select q.*
-    from public.webhook_queue q
-    where q.id in (select i.queue_id from input i)
-    order by q.id
-    for update
-  ),
-  decided as materialized (
-    select i.*,
-           q.id as q_id,
-           q.lead_id as q_lead_id,
-           q.routing_rule_id as q_routing_rule_id,
-           q.webhook_id as q_webhook_id,
-           q.max_attempts as q_max_attempts,
-           q.payload as q_payload,
-           q.parent_log_id as q_parent_log_id,
-           q.webhook_log_id as q_last_log_id,
-           coalesce(i.success, false) as ok,
-           coalesce(q.status = 'processing' and q.locked_by = i.worker_id and q.attempt_number = i.attempt_number, false)
-             as holds_lease,
-           coalesce(i.success and q.status = 'pending' and q.attempt_number = i.attempt_number, false)
-             as ends_duplicate,
-           coalesce(i.log_id, gen_random_uuid()) as new_log_id,
-           -- A first send cannot be logged yet: only resends pay for the lookup.
-           case
-             when coalesce(i.first_send, false) then null
-             else (select l.status::text from public.webhook_logs l where l.id = i.log_id)
-           end as recorded_status
-    from input i
-    left join locked q on q.id = i.queue_id
-  ),
-  ranked as materialized (
-    select d.*,
-           d.recorded_status is not null as already_recorded,
-           -- The sidecar's verdict (sidecar/decide.py) is applied, unless it is impossible.
-           case
-             when d.status is null then null
-             when d.status not in ('success', 'retrying', 'failed')
-               then format('the sidecar asked for %s, which is not a status (success, retrying or failed)',
-                           d.status)
-             when d.status = 'success' and not d.ok
-               then 'the sidecar asked for success for an attempt that did not succeed'
-             when d.status <> 'success' and d.ok
-               then format('the sidecar asked for %s after a success', d.status)
-             when d.status = 'retrying' and d.error_type = 'blocked'
-               then 'the sidecar asked for retrying a blocked attempt'
-             when d.status = 'retrying' and d.retry_in_ms is null
-               then 'the sidecar asked for retrying without retry_in_ms'
-             when d.status = 'retrying' and d.attempt_number >= d.q_max_attempts
-               then format('the sidecar asked for retrying past max_attempts (attempt %s of %s)',
-                           d.attempt_number, d.q_max_attempts)
-           end as refusal,
-           d.recorded_status is null
-             and (d.holds_lease or d.ends_duplicate)
-             and row_number() over (partition by d.queue_id
-                                    order by (d.holds_lease or d.ends_duplicate) desc, d.ord) = 1 as applies
-    from decided d
-  ),
-  verdict as (
-    select r.*,
-           case
-             when not r.applies then 'none'
-             when r.refusal is not null then 'fail'
-             when r.ok then 'complete'
-             when r.status is not null then case r.status when 'retrying' then 'retry' else 'fail' end
-             -- No status: a sidecar from before 20261202160000 sent this; decide as it expects.
-             when r.retry_in_ms is not null
-                  and r.error_type is distinct from 'blocked'
-                  and r.attempt_number < r.q_max_attempts then 'retry'
-             else 'fail'
-           end as action,
-           case
-             when r.attempt_number = 1 then r.q_parent_log_id
-             when r.applies then r.q_last_log_id
-             else (select l.id
-                   from public.webhook_logs l
-                   where l.queue_id = r.q_id and l.attempt_number = r.attempt_number - 1
-                   order by l.created_at desc
-                   limit 1)
-           end as parent_id,
-           case when r.ok and r.refusal is null then null else nullif(concat_ws('; ', r.error_message, r.refusal), '') end
-             as message
-    from ranked r
-  ),
-  outcome as materialized (
-    select v.*,
-           case
-             when v.refusal is not null then 'failed'
-             when v.ok then 'success'
-             when v.action = 'retry' then 'retrying'
-             else 'failed'
-           end as log_status
-    from verdict v
-  ),
-  logs as (
-    insert into public.webhook_logs (
-      id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
-      response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
-      is_retry, parent_log_id, status, error_message, error_type)
-    select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
-           coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
-           o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
-           o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
-           o.log_status::public.webhook_log_status,
-           o.message,
-           case when o.ok then null else o.error_type end
-    from outcome o
-    where o.q_id is not null and not o.already_recorded
-    on conflict (id) do nothing
-    returning 1
-  ),
-  queue_updates as (
-    update public.webhook_queue q
-    set webhook_log_id = o.new_log_id,
-        status = (case o.action
-                    when 'complete' then 'completed'
-                    when 'retry' then 'pending'
-                    else 'failed'
-                  end)::public.webhook_queue_status,
-        attempt_number = case when o.action = 'retry' then q.attempt_number + 1 else q.attempt_number end,
-        scheduled_at = case
-                         when o.action = 'retry'
-                           then now() + least(greatest(o.retry_in_ms, 0), webhooks_private.webhook_max_retry_delay_ms())
-                                        * interval '1 millisecond'
-                         else q.scheduled_at
-                       end,
-        completed_at = case when o.action = 'retry' then null else now() end,
-        error_message = o.message,
-        locked_by = null,
-        lease_expires_at = null
-    from outcome o
-    where o.applies and q.id = o.q_id
-    returning 1
-  )
-  select o.queue_id,
-         case when o.q_id is null then null else o.new_log_id end,
-         o.applies,
-         case
-           when o.q_id is null then null
-           when o.already_recorded then o.recorded_status
-           else o.log_status
-         end
-  from outcome o
-  order by o.ord;
+  loop
+    begin
+      with input as (
+        -- One pass over the array: each header map is copied out once, not twice.
+        select x.*
+        from rows from (jsonb_to_recordset(record_webhook_attempts.results) as (
+          queue_id uuid,
+          worker_id text,
+          attempt_number integer,
+          webhook_url text,
+          request_headers jsonb,
+          response_status integer,
+          response_headers jsonb,
+          response_body text,
+          duration_ms integer,
+          success boolean,
+          error_type public.webhook_error_type,
+          error_message text,
+          retry_in_ms numeric,
+          log_id uuid,
+          first_send boolean,
+          status text
+        )) with ordinality as x(queue_id, worker_id, attempt_number, webhook_url, request_headers,
+                               response_status, response_headers, response_body, duration_ms, success,
+                               error_type, error_message, retry_in_ms, log_id, first_send, status, ord)
+      ),
+      -- Lock in id order so concurrent batches cannot deadlock each other.
+      locked as materialized (
+        select q.*
+        from public.webhook_queue q
+        where q.id in (select i.queue_id from input i)
+        order by q.id
+        for update
+      ),
+      decided as materialized (
+        select i.*,
+               q.id as q_id,
+               q.lead_id as q_lead_id,
+               q.routing_rule_id as q_routing_rule_id,
+               q.webhook_id as q_webhook_id,
+               q.max_attempts as q_max_attempts,
+               q.payload as q_payload,
+               q.parent_log_id as q_parent_log_id,
+               q.webhook_log_id as q_last_log_id,
+               coalesce(i.success, false) as ok,
+               coalesce(i.first_send, false) as first,
+               coalesce(q.status = 'processing' and q.locked_by = i.worker_id and q.attempt_number = i.attempt_number, false)
+                 as holds_lease,
+               coalesce(i.success and q.status = 'pending' and q.attempt_number = i.attempt_number, false)
+                 as ends_duplicate,
+               coalesce(i.log_id, gen_random_uuid()) as new_log_id,
+               -- A first send cannot be logged yet: only resends pay for the lookup.
+               case
+                 when coalesce(i.first_send, false) then null
+                 else (select l.status::text from public.webhook_logs l where l.id = i.log_id)
+               end as recorded_status
+        from input i
+        left join locked q on q.id = i.queue_id
+      ),
+      ranked as materialized (
+        select d.*,
+               d.recorded_status is not null as already_recorded,
+               -- The sidecar's verdict (sidecar/decide.py) is applied, unless it is impossible.
+               case
+                 when d.status is null then null
+                 when d.status not in ('success', 'retrying', 'failed')
+                   then format('the sidecar asked for %s, which is not a status (success, retrying or failed)',
+                               d.status)
+                 when d.status = 'success' and not d.ok
+                   then 'the sidecar asked for success for an attempt that did not succeed'
+                 when d.status <> 'success' and d.ok
+                   then format('the sidecar asked for %s after a success', d.status)
+                 when d.status = 'retrying' and d.error_type = 'blocked'
+                   then 'the sidecar asked for retrying a blocked attempt'
+                 when d.status = 'retrying' and d.retry_in_ms is null
+                   then 'the sidecar asked for retrying without retry_in_ms'
+                 when d.status = 'retrying' and d.attempt_number >= d.q_max_attempts
+                   then format('the sidecar asked for retrying past max_attempts (attempt %s of %s)',
+                               d.attempt_number, d.q_max_attempts)
+               end as refusal,
+               d.recorded_status is null
+                 and (d.holds_lease or d.ends_duplicate)
+                 and row_number() over (partition by d.queue_id
+                                        order by (d.holds_lease or d.ends_duplicate) desc, d.ord) = 1 as applies
+        from decided d
+      ),
+      verdict as (
+        select r.*,
+               case
+                 when not r.applies then 'none'
+                 when r.refusal is not null then 'fail'
+                 when r.ok then 'complete'
+                 when r.status is not null then case r.status when 'retrying' then 'retry' else 'fail' end
+                 -- No status: a sidecar from before 20261202160000 sent this; decide as it expects.
+                 when r.retry_in_ms is not null
+                      and r.error_type is distinct from 'blocked'
+                      and r.attempt_number < r.q_max_attempts then 'retry'
+                 else 'fail'
+               end as action,
+               case
+                 when r.attempt_number = 1 then r.q_parent_log_id
+                 when r.applies then r.q_last_log_id
+                 else (select l.id
+                       from public.webhook_logs l
+                       where l.queue_id = r.q_id and l.attempt_number = r.attempt_number - 1
+                       order by l.created_at desc
+                       limit 1)
+               end as parent_id,
+               case when r.ok and r.refusal is null then null else nullif(concat_ws('; ', r.error_message, r.refusal), '') end
+                 as message
+        from ranked r
+      ),
+      outcome as materialized (
+        select v.*,
+               case
+                 when v.refusal is not null then 'failed'
+                 when v.ok then 'success'
+                 when v.action = 'retry' then 'retrying'
+                 else 'failed'
+               end as log_status
+        from verdict v
+      ),
+      -- A first send's log_id is new (the sidecar made it for this attempt): a plain insert.
+      first_logs as (
+        insert into public.webhook_logs (
+          id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
+          response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
+          is_retry, parent_log_id, status, error_message, error_type)
+        select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
+               coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
+               o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
+               o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
+               o.log_status::public.webhook_log_status,
+               o.message,
+               case when o.ok then null else o.error_type end
+        from outcome o
+        where o.q_id is not null and o.first and v_plain
+        returning 1
+      ),
+      -- A resend may find its log already written by the call it repeats.
+      resent_logs as (
+        insert into public.webhook_logs (
+          id, lead_id, routing_rule_id, queue_id, webhook_id, webhook_url, request_headers, request_body,
+          response_status, response_headers, response_body, duration_ms, attempt_number, max_attempts,
+          is_retry, parent_log_id, status, error_message, error_type)
+        select o.new_log_id, o.q_lead_id, o.q_routing_rule_id, o.q_id, o.q_webhook_id, coalesce(o.webhook_url, ''),
+               coalesce(o.request_headers, '{}'::jsonb), o.q_payload, o.response_status, o.response_headers,
+               o.response_body, o.duration_ms, o.attempt_number, o.q_max_attempts,
+               o.attempt_number > 1 or o.q_parent_log_id is not null, o.parent_id,
+               o.log_status::public.webhook_log_status,
+               o.message,
+               case when o.ok then null else o.error_type end
+        from outcome o
+        where o.q_id is not null and not (o.first and v_plain) and not o.already_recorded
+        on conflict (id) do nothing
+        returning 1
+      ),
+      -- Retries of a held rule (paused, inactive, funnel not active) go back held; the
+      -- rules are looked up only when there is a retry of a lead's delivery.
+      held_rules as (
+        select case
+                 when exists (select 1 from outcome o where o.applies and o.action = 'retry' and o.q_lead_id is not null)
+                   then array(select webhooks_private.webhook_held_rules(array(
+                          select distinct o.q_routing_rule_id from outcome o
+                          where o.applies and o.action = 'retry' and o.q_lead_id is not null)))
+                 else '{}'::uuid[]
+               end as ids
+      ),
+      queue_updates as (
+        update public.webhook_queue q
+        set webhook_log_id = o.new_log_id,
+            status = (case o.action
+                        when 'complete' then 'completed'
+                        when 'retry' then 'pending'
+                        else 'failed'
+                      end)::public.webhook_queue_status,
+            attempt_number = case when o.action = 'retry' then q.attempt_number + 1 else q.attempt_number end,
+            scheduled_at = case
+                             when o.action = 'retry'
+                               then now() + least(greatest(o.retry_in_ms, 0), webhooks_private.webhook_max_retry_delay_ms())
+                                            * interval '1 millisecond'
+                             else q.scheduled_at
+                           end,
+            completed_at = case when o.action = 'retry' then null else now() end,
+            error_message = o.message,
+            locked_by = null,
+            lease_expires_at = null,
+            held = case
+                     when o.action = 'retry' and q.lead_id is not null and q.routing_rule_id = any (h.ids) then true
+                     else q.held
+                   end
+        from outcome o, held_rules h
+        where o.applies and q.id = o.q_id
+        returning 1
+      ),
+      -- Each delivery that ended failed: its delivery.failed event (tests too).
+      failed_events as (
+        insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
+        select o.q_routing_rule_id, r.funnel_id, 'delivery.failed',
+               jsonb_build_object('queue_id', o.q_id, 'webhook_id', o.q_webhook_id, 'lead_id', o.q_lead_id,
+                                  'log_id', o.new_log_id, 'attempts', o.attempt_number,
+                                  'error_type', case when o.ok then null else o.error_type end,
+                                  'error_message', o.message,
+                                  'response_status', o.response_status, 'test', o.q_lead_id is null)
+        from outcome o
+        join public.routing_rules r on r.id = o.q_routing_rule_id
+        where o.applies and o.action = 'fail'
+        returning 1
+      ),
+      -- Per rule, over this call's ended deliveries: a success among leads' deliveries
+      -- resets the count of failures in a row, else their failures add to it; a rule with
+      -- a failure (a test's too) at or past auto_pause_after_failures is paused.
+      per_rule as (
+        select o.q_routing_rule_id as routing_rule_id,
+               bool_or(o.q_lead_id is not null) as counts,
+               bool_or(o.q_lead_id is not null and o.action = 'complete') as any_success,
+               count(*) filter (where o.q_lead_id is not null and o.action = 'fail') as failures,
+               bool_or(o.action = 'fail') as any_failed
+        from outcome o
+        where o.applies and o.action in ('complete', 'fail')
+        group by o.q_routing_rule_id
+      ),
+      next_count as (
+        select p.*, c.routing_rule_id as c_rule,
+               case
+                 when not p.counts then c.consecutive_failures
+                 when p.any_success then 0
+                 else least(c.consecutive_failures + p.failures, 2147483647)
+               end as failures_now,
+               case
+                 when not p.counts then c.failing_since
+                 when p.any_success then null
+                 else coalesce(c.failing_since, now())
+               end as since_now
+        from per_rule p
+        join public.webhook_configs c on c.routing_rule_id = p.routing_rule_id
+      ),
+      next_config as (
+        select n.*,
+               n.any_failed and c.paused_at is null and c.auto_pause_after_failures is not null
+                 and n.failures_now >= c.auto_pause_after_failures as pauses,
+               n.failures_now is distinct from c.consecutive_failures or n.since_now is distinct from c.failing_since
+                 as changes
+        from next_count n
+        join public.webhook_configs c on c.routing_rule_id = n.c_rule
+      ),
+      counted as (
+        update public.webhook_configs c
+        set consecutive_failures = n.failures_now,
+            failing_since = n.since_now,
+            paused_at = case when n.pauses then now() else c.paused_at end,
+            paused_reason = case
+                              when n.pauses
+                                then format('auto: %s deliveries in a row failed since %s',
+                                            n.failures_now, to_char(n.since_now at time zone 'UTC',
+                                                                    'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                              else c.paused_reason
+                            end
+        from next_config n
+        where c.routing_rule_id = n.c_rule and (n.pauses or n.changes)
+        returning 1
+      )
+      select array_agg(o.queue_id order by o.ord),
+             array_agg(case when o.q_id is null then null else o.new_log_id end order by o.ord),
+             array_agg(o.applies order by o.ord),
+             array_agg(case
+                         when o.q_id is null then null
+                         when o.already_recorded then o.recorded_status
+                         else o.log_status
+                       end order by o.ord)
+      into v_queue_ids, v_log_ids, v_applied, v_statuses
+      from outcome o;
+      exit;
+    exception when unique_violation then
+      if not v_plain then
+        raise;
+      end if;
+      v_plain := false;
+    end;
+  end loop;
+
+  return query select * from unnest(v_queue_ids, v_log_ids, v_applied, v_statuses);
 end;
 $$;
 
@@ -1581,6 +1718,13 @@ WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_insert_scale_fact
 --
 
 COMMENT ON COLUMN public.webhook_queue.webhook_id IS 'Value of the webhook-id header: the id of the first delivery of this lead to this rule (its own id unless it is a replay).';
+
+
+--
+-- Name: COLUMN webhook_queue.webhook_log_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.webhook_queue.webhook_log_id IS 'The latest attempt''s log (webhook_logs.id); null once that log is deleted. Kept by triggers, not a foreign key.';
 
 
 --
@@ -2377,6 +2521,38 @@ $$;
 
 
 --
+-- Name: webhook_logs_forget_deleted(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_logs_forget_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.webhook_queue q
+  set webhook_log_id = null
+  where q.webhook_log_id = any (array(select d.id from deleted_rows d));
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_logs_forget_truncated(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_logs_forget_truncated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.webhook_queue q set webhook_log_id = null where q.webhook_log_id is not null;
+  return null;
+end;
+$$;
+
+
+--
 -- Name: webhook_max_attempts(uuid); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
@@ -2433,6 +2609,39 @@ $$;
 
 
 --
+-- Name: webhook_queue_forget_deleted(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_queue_forget_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- An array, not a subquery: the planner then reads the logs by webhook_logs_queue_id_idx.
+  update public.webhook_logs l
+  set queue_id = null
+  where l.queue_id = any (array(select d.id from deleted_rows d));
+  return null;
+end;
+$$;
+
+
+--
+-- Name: webhook_queue_forget_truncated(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_queue_forget_truncated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.webhook_logs l set queue_id = null where l.queue_id is not null;
+  return null;
+end;
+$$;
+
+
+--
 -- Name: webhook_queue_hold_new(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
@@ -2456,6 +2665,23 @@ $$;
 
 
 --
+-- Name: webhook_queue_hold_returned(); Type: FUNCTION; Schema: webhooks_private; Owner: -
+--
+
+CREATE FUNCTION webhooks_private.webhook_queue_hold_returned() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.routing_rule_id in (select webhooks_private.webhook_held_rules(array[new.routing_rule_id])) then
+    new.held := true;
+  end if;
+  return new;
+end;
+$$;
+
+
+--
 -- Name: webhook_queue_outcomes(); Type: FUNCTION; Schema: webhooks_private; Owner: -
 --
 
@@ -2463,71 +2689,43 @@ CREATE FUNCTION webhooks_private.webhook_queue_outcomes() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_held uuid[];
 begin
-  -- Claims (rows to processing) and trigger-made hold flips end nothing.
-  if pg_trigger_depth() > 1 or not exists (select 1 from new_rows n where n.status <> 'processing') then
+  -- Updates made by other triggers end nothing (as before: a trigger's own writes).
+  if pg_trigger_depth() > 1 then
     return null;
   end if;
 
-  with ended as materialized (
-    select n.id, n.routing_rule_id, n.status, n.webhook_log_id, n.webhook_id, n.lead_id,
-           n.attempt_number, n.error_message
-    from new_rows n
-    join old_rows o on o.id = n.id
-    where n.status in ('completed', 'failed') and o.status in ('processing', 'pending')
-      and n.webhook_log_id is distinct from o.webhook_log_id
-  ),
-  failed_events as (
+  if new.status = 'failed' then
     insert into public.webhook_events (routing_rule_id, funnel_id, type, detail)
-    select e.routing_rule_id, r.funnel_id, 'delivery.failed',
-           jsonb_build_object('queue_id', e.id, 'webhook_id', e.webhook_id, 'lead_id', e.lead_id,
-                              'log_id', e.webhook_log_id, 'attempts', e.attempt_number,
-                              'error_type', l.error_type, 'error_message', e.error_message,
-                              'response_status', l.response_status, 'test', e.lead_id is null)
-    from ended e
-    join public.routing_rules r on r.id = e.routing_rule_id
-    left join public.webhook_logs l on l.id = e.webhook_log_id
-    where e.status = 'failed'
-    returning 1
-  ),
-  per_rule as (
-    select e.routing_rule_id,
-           bool_or(e.status = 'completed') as any_success,
-           count(*) filter (where e.status = 'failed') as failures
-    from ended e
-    where e.lead_id is not null
-    group by e.routing_rule_id
-  )
-  update public.webhook_configs c
-  set consecutive_failures = case when p.any_success then 0
-                                  else least(c.consecutive_failures + p.failures, 2147483647) end,
-      failing_since = case when p.any_success then null else coalesce(c.failing_since, now()) end
-  from per_rule p
-  where c.routing_rule_id = p.routing_rule_id
-    and (not p.any_success or c.consecutive_failures > 0);
+    select new.routing_rule_id, r.funnel_id, 'delivery.failed',
+           jsonb_build_object('queue_id', new.id, 'webhook_id', new.webhook_id, 'lead_id', new.lead_id,
+                              'log_id', new.webhook_log_id, 'attempts', new.attempt_number,
+                              'error_type', l.error_type, 'error_message', new.error_message,
+                              'response_status', l.response_status, 'test', new.lead_id is null)
+    from public.routing_rules r
+    left join public.webhook_logs l on l.id = new.webhook_log_id
+    where r.id = new.routing_rule_id;
+  end if;
 
-  update public.webhook_configs c
-  set paused_at = now(),
-      paused_reason = format('auto: %s deliveries in a row failed since %s',
-                             c.consecutive_failures, to_char(c.failing_since at time zone 'UTC',
-                                                             'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-  where c.routing_rule_id in (select n.routing_rule_id from new_rows n where n.status = 'failed')
-    and c.paused_at is null
-    and c.auto_pause_after_failures is not null
-    and c.consecutive_failures >= c.auto_pause_after_failures;
+  if new.lead_id is not null then
+    update public.webhook_configs c
+    set consecutive_failures = case when new.status = 'completed' then 0
+                                    else least(c.consecutive_failures + 1, 2147483647) end,
+        failing_since = case when new.status = 'completed' then null else coalesce(c.failing_since, now()) end
+    where c.routing_rule_id = new.routing_rule_id
+      and (new.status = 'failed' or c.consecutive_failures > 0);
+  end if;
 
-  v_held := array(select webhooks_private.webhook_held_rules(
-    array(select distinct n.routing_rule_id from new_rows n where n.status = 'pending')));
-  if cardinality(v_held) > 0 then
-    update public.webhook_queue q
-    set held = true
-    where q.id = any (array(select n.id
-                            from new_rows n
-                            join old_rows o on o.id = n.id
-                            where n.status = 'pending' and o.status = 'processing' and not n.held
-                              and n.lead_id is not null and n.routing_rule_id = any (v_held)));
+  if new.status = 'failed' then
+    update public.webhook_configs c
+    set paused_at = now(),
+        paused_reason = format('auto: %s deliveries in a row failed since %s',
+                               c.consecutive_failures, to_char(c.failing_since at time zone 'UTC',
+                                                               'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+    where c.routing_rule_id = new.routing_rule_id
+      and c.paused_at is null
+      and c.auto_pause_after_failures is not null
+      and c.consecutive_failures >= c.auto_pause_after_failures;
   end if;
   return null;
 end;
@@ -3535,10 +3733,38 @@ CREATE TRIGGER webhook_leads_limits BEFORE INSERT OR UPDATE OF data ON public.le
 
 
 --
+-- Name: webhook_logs webhook_logs_forget_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_logs_forget_deleted AFTER DELETE ON public.webhook_logs REFERENCING OLD TABLE AS deleted_rows FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_logs_forget_deleted();
+
+
+--
+-- Name: webhook_logs webhook_logs_forget_truncated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_logs_forget_truncated AFTER TRUNCATE ON public.webhook_logs FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_logs_forget_truncated();
+
+
+--
 -- Name: webhook_queue webhook_queue_default_webhook_id; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER webhook_queue_default_webhook_id BEFORE INSERT ON public.webhook_queue FOR EACH ROW WHEN ((new.webhook_id IS NULL)) EXECUTE FUNCTION webhooks_private.webhook_queue_default_webhook_id();
+
+
+--
+-- Name: webhook_queue webhook_queue_forget_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_queue_forget_deleted AFTER DELETE ON public.webhook_queue REFERENCING OLD TABLE AS deleted_rows FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_queue_forget_deleted();
+
+
+--
+-- Name: webhook_queue webhook_queue_forget_truncated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_queue_forget_truncated AFTER TRUNCATE ON public.webhook_queue FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_queue_forget_truncated();
 
 
 --
@@ -3549,10 +3775,17 @@ CREATE TRIGGER webhook_queue_hold_new AFTER INSERT ON public.webhook_queue REFER
 
 
 --
+-- Name: webhook_queue webhook_queue_hold_returned; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_queue_hold_returned BEFORE UPDATE ON public.webhook_queue FOR EACH ROW WHEN (((new.status = 'pending'::public.webhook_queue_status) AND (old.status = 'processing'::public.webhook_queue_status) AND (NOT new.held) AND (new.lead_id IS NOT NULL) AND (current_setting('webhooks.recording'::text, true) IS DISTINCT FROM 'on'::text))) EXECUTE FUNCTION webhooks_private.webhook_queue_hold_returned();
+
+
+--
 -- Name: webhook_queue webhook_queue_outcomes; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER webhook_queue_outcomes AFTER UPDATE ON public.webhook_queue REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION webhooks_private.webhook_queue_outcomes();
+CREATE TRIGGER webhook_queue_outcomes AFTER UPDATE ON public.webhook_queue FOR EACH ROW WHEN (((new.status = ANY (ARRAY['completed'::public.webhook_queue_status, 'failed'::public.webhook_queue_status])) AND (old.status = ANY (ARRAY['processing'::public.webhook_queue_status, 'pending'::public.webhook_queue_status])) AND (new.webhook_log_id IS DISTINCT FROM old.webhook_log_id) AND (current_setting('webhooks.recording'::text, true) IS DISTINCT FROM 'on'::text))) EXECUTE FUNCTION webhooks_private.webhook_queue_outcomes();
 
 
 --
@@ -3671,14 +3904,6 @@ ALTER TABLE ONLY public.webhook_logs
 
 
 --
--- Name: webhook_logs webhook_logs_queue_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.webhook_logs
-    ADD CONSTRAINT webhook_logs_queue_id_fkey FOREIGN KEY (queue_id) REFERENCES public.webhook_queue(id) ON DELETE SET NULL;
-
-
---
 -- Name: webhook_logs webhook_logs_routing_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -3708,14 +3933,6 @@ ALTER TABLE ONLY public.webhook_queue
 
 ALTER TABLE ONLY public.webhook_queue
     ADD CONSTRAINT webhook_queue_routing_rule_id_fkey FOREIGN KEY (routing_rule_id) REFERENCES public.routing_rules(id) ON DELETE CASCADE;
-
-
---
--- Name: webhook_queue webhook_queue_webhook_log_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.webhook_queue
-    ADD CONSTRAINT webhook_queue_webhook_log_id_fkey FOREIGN KEY (webhook_log_id) REFERENCES public.webhook_logs(id) ON DELETE SET NULL;
 
 
 --
@@ -4413,6 +4630,20 @@ REVOKE ALL ON FUNCTION webhooks_private.webhook_leads_limits() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION webhook_logs_forget_deleted(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_logs_forget_deleted() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_logs_forget_truncated(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_logs_forget_truncated() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION webhook_max_attempts(p_routing_rule_id uuid); Type: ACL; Schema: webhooks_private; Owner: -
 --
 
@@ -4442,10 +4673,31 @@ REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_default_webhook_id() FROM 
 
 
 --
+-- Name: FUNCTION webhook_queue_forget_deleted(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_forget_deleted() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_queue_forget_truncated(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_forget_truncated() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION webhook_queue_hold_new(); Type: ACL; Schema: webhooks_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_hold_new() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_queue_hold_returned(); Type: ACL; Schema: webhooks_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION webhooks_private.webhook_queue_hold_returned() FROM PUBLIC;
 
 
 --

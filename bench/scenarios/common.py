@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
+from sidecar.ops import migrate
 from sidecar.ops.embedded import LocalCluster
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +44,7 @@ class Bench:
     cluster: LocalCluster
     scratch: Path
     quick: bool
+    template: str = TEMPLATE  # the migrated database every clone copies
 
     def dsn(self, dbname: str) -> str:
         return self.cluster.dsn(dbname)
@@ -61,7 +64,19 @@ def bench_cluster(quick: bool) -> Iterator[Bench]:
 
 async def create_clone(bench: Bench, label: str) -> str:
     """DSN of a new clone of the migrated template; scenarios never share data."""
-    return await pg.create_clone(bench.cluster, TEMPLATE, f"{label}_{next(_clone_numbers)}")
+    return await pg.create_clone(bench.cluster, bench.template, f"{label}_{next(_clone_numbers)}")
+
+
+async def create_template_from(bench: Bench, name: str, migrations: Path) -> Bench:
+    """A second template migrated from `migrations` (another revision's); the bench that clones it."""
+    await pg.admin(bench.cluster, f"create database {name}")
+    conn = await asyncpg.connect(bench.dsn(name))
+    try:
+        await migrate.bootstrap(conn)
+        await migrate.migrate(conn, migrations)
+    finally:
+        await conn.close()
+    return dataclasses.replace(bench, template=name)
 
 
 async def drop_clone(bench: Bench, dsn: str) -> None:

@@ -202,9 +202,11 @@ def _success_results(rows: list[asyncpg.Record], worker: str) -> str:
     ])
 
 
+# Since 20261203120000 these two references are kept by triggers that fire on deletes
+# only, not foreign keys: the what-if is then a control (nothing to drop).
 DROP_BOOKKEEPING_FKS = (
-    "alter table public.webhook_queue drop constraint webhook_queue_webhook_log_id_fkey",
-    "alter table public.webhook_logs drop constraint webhook_logs_queue_id_fkey",
+    "alter table public.webhook_queue drop constraint if exists webhook_queue_webhook_log_id_fkey",
+    "alter table public.webhook_logs drop constraint if exists webhook_logs_queue_id_fkey",
 )
 
 
