@@ -148,12 +148,20 @@ _T = TypeVar("_T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
+    def command() -> int:
         args = build_parser().parse_args(argv)
         settings = load_settings()
         if args.command == "run" and settings.processes > 1:
             return run_processes(args, settings)
         return _run_async(dispatch(args, settings))
+
+    return _exit_coded(command)
+
+
+def _exit_coded(command: Callable[[], int]) -> int:
+    """Run `command`; the project's errors become their exit code and a one-line reason."""
+    try:
+        return command()
     except Exception as exc:
         code = exit_code_for(exc)  # sidecar/errors.py: the one table of exit codes
         if code is None:
@@ -310,13 +318,7 @@ def run_processes(args: argparse.Namespace, settings: Settings) -> int:
     gc.freeze()  # what is loaded now stays shared by the workers instead of being copied on write
 
     def worker() -> int:
-        try:
-            return _run_async(dispatch(args, load_settings()))
-        except Exception as exc:
-            code = exit_code_for(exc)
-            if code is None:
-                raise
-            return _fail(code, str(exc))
+        return _exit_coded(lambda: _run_async(dispatch(args, load_settings())))
 
     return processes.run_workers(processes.child_environments(settings, os.environ, dsn), worker)
 

@@ -86,20 +86,6 @@ def url_authorization(url: str) -> str | None:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode("latin-1")).decode("ascii")
 
 
-def response_headers_dict(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Lower-cased names; repeated headers joined with ", " so none is lost; secrets masked."""
-    merged: dict[str, str] = {}
-    for name, value in headers:
-        key = name.lower()
-        if is_secret_header(key):
-            merged[key] = MASK
-        elif key in merged:
-            merged[key] = f"{merged[key]}, {value}"
-        else:
-            merged[key] = value
-    return merged
-
-
 # Logged response header names: raw name -> (lower-cased name, whether it is a secret).
 _RESPONSE_NAMES: dict[bytes, tuple[str, bool]] = {}
 _RESPONSE_NAMES_MAX = 4096
@@ -113,8 +99,10 @@ def _response_name(name: bytes) -> tuple[str, bool]:
     return known
 
 
-def _logged_response_headers(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """response_headers_dict of the raw fields, each distinct name decoded and judged once."""
+def response_headers_dict(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The logged response headers of the parser's raw fields: lower-cased names, repeated
+    headers joined with ", " so none is lost, secrets masked; each distinct name is decoded
+    and judged once."""
     merged: dict[str, str] = {}
     names = _RESPONSE_NAMES
     for name, raw in fields:
@@ -272,7 +260,7 @@ class _Exchange:
         response = self.response
         if response is not None and response.status is not None:
             outcome.status = response.status
-            outcome.response_headers = _logged_response_headers(response.headers)
+            outcome.response_headers = response_headers_dict(response.headers)
             outcome.response_body = response.body.decode("utf-8", "replace")
             outcome.retry_after_s = _retry_after(response)
         return outcome

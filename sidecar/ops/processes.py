@@ -56,17 +56,18 @@ def run_workers(environments: Sequence[Mapping[str, str]], work: Callable[[], in
     restarts the whole service.
     """
     alive: set[int] = set()
-    stop = {"asked": False}
+    stop_asked = False
 
     def forward(*_: object) -> None:
-        stop["asked"] = True
+        nonlocal stop_asked
+        stop_asked = True
         _signal_all(alive, signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for env in environments:
             alive.add(_fork(env, work))
-            if stop["asked"]:
+            if stop_asked:
                 _signal_all(alive, signal.SIGTERM)
         return _wait(alive)
     finally:

@@ -212,25 +212,12 @@ def result_element(result: AttemptResult) -> dict[str, Any]:
     jsonb refuses the NUL character, which a receiver can send in a body or header,
     so it is replaced like any other undecodable byte; the URL is masked (sidecar/masking.py).
     """
-    outcome = result.outcome
-    return {
-        "queue_id": str(result.job.queue_id),
-        "worker_id": result.worker_id,
-        "attempt_number": result.job.attempt_number,
-        "webhook_url": masked_url(result.job.webhook_url),
-        "request_headers": _clean_map(outcome.request_headers),
-        "response_status": outcome.status,
-        "response_headers": _clean_map(outcome.response_headers),
-        "response_body": _clean(outcome.response_body),
-        "duration_ms": outcome.duration_ms,
-        "success": outcome.success,
-        "error_type": None if outcome.success else outcome.error_type,
-        "error_message": None if outcome.success else _clean(outcome.error_message),
-        "retry_in_ms": result.retry_in_ms,
-        "status": result.status,
-        **({} if result.log_id is None else {"log_id": str(result.log_id)}),
-        **({"first_send": True} if result.first_send and result.log_id is not None else {}),
-    }
+    element = raw_result_element(result)
+    element["request_headers"] = _clean_map(element["request_headers"])
+    element["response_headers"] = _clean_map(element["response_headers"])
+    element["response_body"] = _clean(element["response_body"])
+    element["error_message"] = _clean(element["error_message"])
+    return element
 
 
 def raw_result_element(result: AttemptResult) -> dict[str, Any]:
