@@ -41,7 +41,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from receiver import Nginx  # noqa: E402
 from scenarios import endtoend, userpath  # noqa: E402
-from scenarios.common import REPO_DIR, Bench, bench_cluster, create_template_from  # noqa: E402
+from scenarios.common import REPO_DIR, Bench, bench_cluster, compile_sidecar, create_template_from  # noqa: E402
 
 
 @dataclass
@@ -76,6 +76,7 @@ def worktree(revision: str) -> Iterator[Path]:
     where = Path(tempfile.mkdtemp(prefix="webhooks-ab-"))
     subprocess.run(["git", "-C", str(REPO_DIR), "worktree", "add", "--detach", str(where), revision],
                    check=True, capture_output=True)
+    compile_sidecar(where)
     try:
         yield where
     finally:

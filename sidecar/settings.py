@@ -137,20 +137,23 @@ def _http_settings(r: _Reader, supabase_url: str | None) -> dict[str, Any]:
 
 
 MAX_PROCESSES = 64
+# `auto` stops here: a worker on the direct transport holds up to 5 database connections
+# (sidecar/store/direct.py: its pool and its LISTEN), and Supabase's smallest plans allow 60.
+AUTO_MAX_PROCESSES = 4
 
 
 def _processes(r: _Reader) -> int:
-    """WEBHOOK_PROCESSES: worker processes of one `run`; `auto` is one per core this process may use."""
-    if (r.text("WEBHOOK_PROCESSES") or "").lower() == "auto":
+    """WEBHOOK_PROCESSES: worker processes of one `run`; `auto` (the default) is one per usable core, at most 4."""
+    if (r.text("WEBHOOK_PROCESSES") or "auto").lower() == "auto":
         try:
             cores = len(os.sched_getaffinity(0))
         except OSError:  # a seccomp filter may refuse it
             cores = os.cpu_count() or 1
-        return min(MAX_PROCESSES, cores)
+        return min(AUTO_MAX_PROCESSES, cores)
     try:
         return r.integer("WEBHOOK_PROCESSES", 1, 1, MAX_PROCESSES)
     except SettingsError as exc:
-        raise SettingsError(f"{exc}, or auto (one per core)") from None
+        raise SettingsError(f"{exc}, or auto (one per core, at most {AUTO_MAX_PROCESSES})") from None
 
 
 def _check_transport(database_url: str | None, url: str | None, key: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -11,6 +12,12 @@ import pytest
 
 from sidecar.ops.embedded import LocalCluster
 from tests.pg import create_clone, create_template, drop_clone, prepare, throwaway_cluster
+
+# The sidecars these tests start are one worker each, whatever the machine's cores: the
+# tests count one worker's attempts, leases and log lines. Several processes under one
+# `run` (the default, `auto`) are tests/unit/test_processes.py and
+# tests/integration/test_processes.py.
+os.environ.setdefault("WEBHOOK_PROCESSES", "1")
 
 TEMPLATE = "webhooks_template"
 _clone_numbers = itertools.count(1)

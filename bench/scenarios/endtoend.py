@@ -104,6 +104,8 @@ def sidecar_env(dsn: str, concurrency: int, batch_size: int | None = None) -> di
         "WEBHOOK_CONCURRENCY": str(concurrency),
         "WEBHOOK_PER_HOST_CONCURRENCY": str(concurrency),
         "WEBHOOK_LOG_FORMAT": "text",
+        # One worker per spawned process: these scenarios choose the process count themselves.
+        "WEBHOOK_PROCESSES": "1",
     }
     if batch_size is not None:
         env["WEBHOOK_BATCH_SIZE"] = str(batch_size)

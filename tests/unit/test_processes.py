@@ -43,9 +43,16 @@ def test_the_embedded_cluster_is_handed_to_every_process(tmp_path: Path) -> None
     assert all("WEBHOOK_METRICS_PORT" not in e for e in envs)
 
 
-def test_auto_is_one_per_usable_core_and_bad_values_name_the_setting(tmp_path: Path) -> None:
-    assert load_settings({"WEBHOOK_PROCESSES": "auto"}, env_file=tmp_path / "n").processes == len(os.sched_getaffinity(0))
-    assert load_settings({}, env_file=tmp_path / "n").processes == 1
+def test_auto_is_the_default_one_per_usable_core_at_most_four_and_bad_values_name_the_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert load_settings({"WEBHOOK_PROCESSES": "auto"}, env_file=tmp_path / "n").processes == min(4, cores)
+    assert load_settings({}, env_file=tmp_path / "n").processes == min(4, cores)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(16)))
+    assert load_settings({}, env_file=tmp_path / "n").processes == 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
+    assert load_settings({"WEBHOOK_PROCESSES": "AUTO"}, env_file=tmp_path / "n").processes == 1
+    assert load_settings({"WEBHOOK_PROCESSES": "8"}, env_file=tmp_path / "n").processes == 8
     for bad in ("0", "65", "two"):
         with pytest.raises(SettingsError, match=r"WEBHOOK_PROCESSES=.* or auto"):
             load_settings({"WEBHOOK_PROCESSES": bad}, env_file=tmp_path / "n")
