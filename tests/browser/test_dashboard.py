@@ -148,7 +148,9 @@ def test_the_dashboard_end_to_end(browser: Any, server: Server, receiver: str, w
 
     # The detail: request, response, error and the retry chain.
     replayed = row.get_attribute("data-log")
-    row.click()
+    # The list re-renders when new attempts land: click the row as it is then, not as it was.
+    eventually(lambda: find(By.CSS_SELECTOR, f'.log-row[data-log="{replayed}"]').click() or True,
+               what="a click on the retried attempt")
     eventually(lambda: find(By.ID, "detail").is_displayed() and find(By.ID, "chain").text, what="the detail")
     detail = find(By.ID, "detail").text
     assert "database hiccup" in detail and "\"Authorization\": \"***\"" in detail
