@@ -77,8 +77,9 @@ async def test_run_serves_metrics_health_and_json_attempt_lines(
 ) -> None:
     await seed(db, receiver_url)
     port = free_port()
+    # One worker, so its /metrics counts every delivery (with several, each has its own port).
     env = sidecar_env(DATABASE_URL=db_dsn, WEBHOOK_METRICS_PORT=str(port), WEBHOOK_LOG_FORMAT="json",
-                      WEBHOOK_LOG_LEVEL="debug",
+                      WEBHOOK_LOG_LEVEL="debug", WEBHOOK_PROCESSES="1",
                       WEBHOOK_ALLOW_PRIVATE_TARGETS="true", WEBHOOK_POLL_INTERVAL_MS="50")
     process = await asyncio.create_subprocess_exec(SCRIPT, "run", env=env, cwd=tmp_path,
                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
