@@ -138,12 +138,13 @@ def _http_settings(r: _Reader, supabase_url: str | None) -> dict[str, Any]:
 
 MAX_PROCESSES = 64
 # `auto` stops here: a worker on the direct transport holds up to 5 database connections
-# (sidecar/store/direct.py: its pool and its LISTEN), and Supabase's smallest plans allow 60.
+# (sidecar/store/direct.py: its pool and its LISTEN), and hosted plans limit direct
+# connections by compute size.
 AUTO_MAX_PROCESSES = 4
 
 
 def _processes(r: _Reader) -> int:
-    """WEBHOOK_PROCESSES: worker processes of one `run`; `auto` (the default) is one per usable core, at most 4."""
+    """WEBHOOK_PROCESSES: worker processes of one `run`; `auto` (the default) is one per usable core, up to AUTO_MAX_PROCESSES."""
     if (r.text("WEBHOOK_PROCESSES") or "auto").lower() == "auto":
         try:
             cores = len(os.sched_getaffinity(0))
